@@ -1,0 +1,5 @@
+import sys
+
+from dbt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,182 @@
+"""The ``dbt`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dbt.guests import shipped_guests
+from dbt.loader.multiboot import ImageError
+from dbt.session import RunOptions, RunResult, parse_size, prepare
+from dbt.vmm.outcome import STATUS, Ending
+
+USAGE_STATUS = STATUS[Ending.USAGE]
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, status 2."""
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs a guest."""
+    parser.add_argument("guest", help="a shipped guest's name (see `dbt guests`) or a Multiboot kernel file")
+    parser.add_argument("--memory", type=_size, default=64 << 20, metavar="SIZE",
+                        help="guest RAM, e.g. 64M (default), 512K, 1G")
+    parser.add_argument("--max-insns", type=_positive_int, metavar="N",
+                        help="stop after N guest instructions (status 8)")
+    parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                        help="stop after this much wall-clock time (status 10)")
+    parser.add_argument("--append", default="", metavar="CMDLINE",
+                        help="the kernel command line (Multiboot cmdline)")
+    parser.add_argument("--module", action="append", default=[], metavar="FILE[=STRING]",
+                        help="load a Multiboot module (repeatable)")
+    parser.add_argument("--input", metavar="TEXT", help="bytes the guest reads from COM1")
+    parser.add_argument("--input-file", metavar="FILE", help="COM1 input from a file ('-' for stdin)")
+    parser.add_argument("--clock", choices=("virtual", "host"), default="virtual",
+                        help="virtual time counts instructions (reproducible, default) or follows the host")
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    modules = []
+    for spec in args.module:
+        path, _, string = spec.partition("=")
+        if not Path(path).is_file():
+            raise UsageError(f"--module {spec}: {path} is not a file")
+        modules.append((Path(path), string))
+    serial_input = None
+    if args.input is not None and args.input_file is not None:
+        raise UsageError("give --input or --input-file, not both")
+    if args.input is not None:
+        serial_input = args.input.encode().decode("unicode_escape").encode("latin-1")
+    elif args.input_file == "-":
+        serial_input = sys.stdin.buffer
+    elif args.input_file is not None:
+        try:
+            serial_input = open(args.input_file, "rb")  # noqa: SIM115 (lives as long as the run)
+        except OSError as error:
+            raise UsageError(f"--input-file {args.input_file}: {error.strerror}") from None
+    return RunOptions(
+        memory_bytes=args.memory,
+        max_insns=args.max_insns,
+        timeout_seconds=args.timeout,
+        cmdline=args.append,
+        modules=modules,
+        serial_input=serial_input,
+        clock=args.clock,
+    )
+
+
+# -- commands ----------------------------------------------------------------------------
+def command_run(args: argparse.Namespace) -> int:
+    import time
+
+    from dbt.report import ending_report, stats_report
+    from dbt.vmm.executor import run
+
+    machine = prepare(args.guest, run_options(args))
+    started = time.perf_counter()
+    outcome = run(machine)
+    result = RunResult(outcome, machine, time.perf_counter() - started)
+    sys.stdout.flush()
+    if not outcome.is_guest_exit:
+        print(ending_report(result), file=sys.stderr)
+    if args.stats:
+        print(stats_report(result), file=sys.stderr)
+    return outcome.status
+
+
+def command_guests(args: argparse.Namespace) -> int:
+    guests = shipped_guests()
+    if not guests:
+        print("no guests found (is this a checkout of dbt with its guests/ directory?)", file=sys.stderr)
+        return 1
+    width = max(len(g.name) for g in guests)
+    for guest in guests:
+        built = "" if guest.built else "  (not built: run `make guests`)"
+        print(f"{guest.name:<{width}}  {guest.description}{built}")
+    return 0
+
+
+def command_dump(args: argparse.Namespace) -> int:
+    from dbt.dump import dump_command
+
+    return dump_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dbt",
+        description="Run x86 guest kernels by dynamic binary translation.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    run_parser = commands.add_parser("run", help="run a guest kernel",
+                                     description="Boot a Multiboot kernel and run it; the guest's "
+                                     "COM1 output goes to stdout and dbt's reports to stderr.")
+    add_run_options(run_parser)
+    run_parser.add_argument("--stats", action="store_true",
+                            help="print translation-cache and execution statistics at the end")
+    run_parser.set_defaults(handler=command_run)
+
+    guests_parser = commands.add_parser("guests", help="list the shipped guests")
+    guests_parser.set_defaults(handler=command_guests)
+
+    dump_parser = commands.add_parser("dump", help="run a guest, then show its translations",
+                                      description="Run a guest, then print translated blocks stage by stage.")
+    add_run_options(dump_parser)
+    dump_parser.add_argument("--pc", type=lambda t: int(t, 0), metavar="ADDR",
+                             help="the block(s) at this guest address")
+    dump_parser.add_argument("--hot", type=_positive_int, metavar="N", help="the N most executed blocks")
+    dump_parser.add_argument("--all", action="store_true", help="every block")
+    dump_parser.add_argument("--stages", default="guest,ir", metavar="LIST",
+                             help="comma-separated: guest, ir, python (default: guest,ir)")
+    dump_parser.set_defaults(handler=command_dump)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UsageError, ImageError) as error:
+        print(f"dbt: {error}", file=sys.stderr)
+        return USAGE_STATUS
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        print("dbt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Guest physical memory: one contiguous RAM buffer, and the bus above it.
+
+RAM occupies physical addresses [0, size).  Any other physical address
+belongs to the MMIO bus (a device, or nothing: reads give all ones).  The
+buffer is a ``bytearray`` that is never resized, so its address is stable
+for JIT-compiled code.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Callable
+
+from dbt.devices.bus import Bus
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+
+
+class PhysicalMemory:
+    def __init__(self, size_bytes: int, bus: Bus) -> None:
+        if size_bytes <= 0 or size_bytes % PAGE_SIZE:
+            raise ValueError("guest memory must be a positive multiple of 4 KiB")
+        if size_bytes > 3 << 30:
+            raise ValueError("guest memory above 3 GiB would overlap the MMIO hole")
+        self.size_bytes = size_bytes
+        self.ram = bytearray(size_bytes)
+        self.bus = bus
+        self.page_count = size_bytes >> PAGE_SHIFT
+        # Nonzero for pages that hold translated code; a store to such a page
+        # asks ``code_write`` whether it changed translated bytes.
+        self.code_pages = bytearray(self.page_count)
+        self.code_write: Callable[[int, int], bool] = lambda address, size: False
+        # Drops the translations that overlap a range (the cache installs it).
+        self.code_invalidate: Callable[[int, int], None] = lambda address, size: None
+
+    @property
+    def host_address(self) -> int:
+        """Where RAM starts in the monitor's address space (for JIT code)."""
+        return ctypes.addressof(ctypes.c_char.from_buffer(self.ram))
+
+    def is_ram(self, address: int, size_bytes: int = 1) -> bool:
+        return 0 <= address and address + size_bytes <= self.size_bytes
+
+    def read(self, address: int, size_bytes: int) -> int:
+        if address + size_bytes <= self.size_bytes:
+            return int.from_bytes(self.ram[address:address + size_bytes], "little")
+        if address >= self.size_bytes:
+            return self.bus.mmio_read(address, size_bytes)
+        return int.from_bytes(bytes(self.read(address + i, 1) for i in range(size_bytes)), "little")
+
+    def write(self, address: int, size_bytes: int, value: int) -> None:
+        """Store ``value``; the caller has checked translated code (``touches_code``)."""
+        if address + size_bytes <= self.size_bytes:
+            self.ram[address:address + size_bytes] = value.to_bytes(size_bytes, "little")
+        elif address >= self.size_bytes:
+            self.bus.mmio_write(address, size_bytes, value)
+        else:
+            for i in range(size_bytes):
+                self.write(address + i, 1, (value >> (8 * i)) & 0xFF)
+
+    def touches_code(self, address: int, size_bytes: int) -> bool:
+        """Whether a store here would change bytes of a translated block."""
+        first = address >> PAGE_SHIFT
+        last = (address + size_bytes - 1) >> PAGE_SHIFT
+        for page in range(first, min(last, self.page_count - 1) + 1):
+            if self.code_pages[page] and self.code_write(address, size_bytes):
+                return True
+        return False
+
+    def load_image(self, address: int, data: bytes) -> None:
+        """Place boot-time data in RAM (the loader's path; no code tracking)."""
+        if not self.is_ram(address, len(data)):
+            raise ValueError(
+                f"{len(data)} bytes at {address:#x} do not fit in {self.size_bytes >> 20} MiB of RAM"
+            )
+        self.ram[address:address + len(data)] = data
+
+    def read_bytes(self, address: int, count: int) -> bytes:
+        if self.is_ram(address, count):
+            return bytes(self.ram[address:address + count])
+        return bytes(self.read(address + i, 1) for i in range(count))

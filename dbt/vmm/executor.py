@@ -1,0 +1,218 @@
+"""The execution loop: run translated blocks, follow links, serve exits.
+
+The inner loop is the hottest Python in dbt.  A block returns the index of
+the exit it took; a linked exit continues straight into the successor, an
+unlinked direct exit is looked up and then linked, an indirect exit (or a
+monitor exit, which carries a reason) is looked up from EIP every time.
+
+Guest time is the instruction count.  ``machine.deadline`` is the count at
+which something is due (a device event, the budget, a periodic wall-clock
+check); a block that could run past it is replaced by a shorter translation
+that stops exactly there, so events happen at the same instruction in every
+run and every tier.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from dbt.cache import TranslatedBlock
+from dbt.cpu.state import IF, Slot
+from dbt.lift.env import TranslationEnv
+from dbt.vmm.faults import BlockInterrupted, CodeWrite, GuestFault
+from dbt.vmm.machine import Machine
+from dbt.vmm.outcome import Ending, Outcome
+
+# How often (in instructions) the loop looks at the wall clock for --timeout.
+CHECK_INTERVAL_INSNS = 1_000_000
+
+
+class Executor:
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        config = machine.config
+        self.budget_end = config.max_insns if config.max_insns is not None else 1 << 62
+        self.timeout_at: float | None = None
+        self.next_check = 0
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        machine = self.machine
+        machine.started_at = time.perf_counter()
+        if machine.config.timeout_seconds is not None:
+            self.timeout_at = machine.started_at + machine.config.timeout_seconds
+        self.next_check = machine.icount + CHECK_INTERVAL_INSNS
+        self._set_deadline()
+        try:
+            self._loop()
+        except Exception as error:  # a monitor bug: report it, never hide it
+            machine.outcome = Outcome(
+                Ending.MONITOR_ERROR, message=f"internal error in dbt: {error!r}",
+                details={"traceback": traceback.format_exc()},
+            )
+        assert machine.outcome is not None
+        return machine.outcome
+
+    def _loop(self) -> None:
+        machine = self.machine
+        slots = machine.slots
+        cache = machine.cache
+        block: TranslatedBlock | None = None
+        while machine.outcome is None:
+            if block is None:
+                block = self._lookup(slots[Slot.EIP])
+                if block is None:
+                    continue
+            icount = machine.icount
+            if icount + block.insn_count > machine.deadline:
+                if icount >= machine.deadline:
+                    # Linked transitions do not store EIP: the block in hand is where we are.
+                    slots[Slot.EIP] = block.pc
+                    self._service()
+                    block = None
+                    continue
+                block = self._shortened(block, machine.deadline - icount)
+            block.executions += 1
+            try:
+                exit_index = block.function()
+            except BlockInterrupted as interruption:
+                self._interrupted(block, interruption)
+                block = None
+                continue
+            machine.icount = icount + block.exit_insns[exit_index]
+            successor = block.links[exit_index]
+            if successor is not None:
+                block = successor
+                continue
+            target = block.exit_targets[exit_index]
+            if target is None:
+                reason = block.exits[exit_index].reason
+                if reason is not None:
+                    self._monitor_exit(reason)
+                block = None
+                continue
+            slots[Slot.EIP] = target
+            successor = self._lookup(target)
+            if successor is not None and successor.flags == block.flags and block.valid:
+                if not block.flags & 0x20 or (block.pc >> 12) == (target >> 12):
+                    cache.link(block, exit_index, successor)
+            block = successor
+
+    def _lookup(self, pc: int) -> TranslatedBlock | None:
+        """The block at ``pc``, or None after delivering a fetch fault."""
+        machine = self.machine
+        machine.slots[Slot.EIP] = pc
+        machine.unchained += 1
+        try:
+            return machine.lookup(pc)
+        except GuestFault as fault:
+            self._exception(fault, pc, pc)
+            return None
+
+    def _shortened(self, block: TranslatedBlock, insns: int) -> TranslatedBlock:
+        """A translation of ``block``'s code that stops after ``insns`` instructions."""
+        machine = self.machine
+        flags = TranslationEnv(block.flags).with_limit(insns).flags
+        physical = block.physical
+        found = machine.cache.find(block.pc, flags, lambda: physical)
+        return found if found is not None else machine.translate(block.pc, flags)
+
+    # -- events --------------------------------------------------------------------------
+    def _set_deadline(self) -> None:
+        machine = self.machine
+        machine.deadline = min(self.budget_end, self.next_check, machine.next_event())
+
+    def _service(self) -> None:
+        machine = self.machine
+        if machine.icount >= self.budget_end:
+            machine.request_stop(Outcome(
+                Ending.INSTRUCTION_BUDGET,
+                message=f"the instruction budget ({self.budget_end:,} instructions) is used up"))
+            return
+        if machine.icount >= self.next_check:
+            self.next_check = machine.icount + CHECK_INTERVAL_INSNS
+            if self.timeout_at is not None and time.perf_counter() >= self.timeout_at:
+                machine.request_stop(Outcome(
+                    Ending.TIMEOUT,
+                    message=f"the run took longer than {machine.config.timeout_seconds} s"))
+                return
+        machine.service_devices()
+        self._set_deadline()
+
+    def _monitor_exit(self, reason: str) -> None:
+        machine = self.machine
+        machine.exits_by_reason[reason] = machine.exits_by_reason.get(reason, 0) + 1
+        if reason == "hlt":
+            self._halt()
+        elif reason == "env":
+            machine.env_changed()
+        self._set_deadline()
+
+    def _halt(self) -> None:
+        """HLT: sleep until an interrupt; virtual time jumps to the next event."""
+        machine = self.machine
+        slots = machine.slots
+        if not slots[Slot.EFLAGS] & IF:
+            machine.request_stop(Outcome(
+                Ending.HALTED, message="the guest halted with interrupts disabled; nothing can wake it"))
+            return
+        wake = machine.next_event()
+        if wake >= 1 << 62:
+            machine.request_stop(Outcome(
+                Ending.HALTED, message="the guest halted and no device will ever interrupt it"))
+            return
+        machine.icount = max(machine.icount, min(wake, self.budget_end))
+
+    # -- faults ----------------------------------------------------------------------------
+    def _interrupted(self, block: TranslatedBlock, interruption: BlockInterrupted) -> None:
+        machine = self.machine
+        info = block.artifacts["info"]
+        index = interruption.insn_index or 0
+        address = info.addresses[index]
+        if isinstance(interruption, CodeWrite):
+            machine.icount += index
+            self._code_write(address, interruption)
+            return
+        assert isinstance(interruption, GuestFault)
+        next_address = (address + info.lengths[index]) & 0xFFFFFFFF
+        if interruption.is_trap:
+            machine.icount += index + 1
+            machine.slots[Slot.EIP] = next_address
+        else:
+            machine.icount += index
+            machine.slots[Slot.EIP] = address
+        self._exception(interruption, address, next_address)
+
+    def _code_write(self, address: int, write: CodeWrite) -> None:
+        """A store is about to change translated code: drop those translations
+        and run the storing instruction alone, with code writes allowed."""
+        machine = self.machine
+        machine.slots[Slot.EIP] = address
+        machine.cache.invalidate_range(write.physical_address, write.size_bytes)
+        flags = TranslationEnv(machine.flags).with_limit(1).flags
+        block = machine.translate(address, flags, insert=False)
+        machine.mmu.allow_code_writes = True
+        try:
+            exit_index = block.function()
+        except BlockInterrupted as interruption:
+            machine.mmu.allow_code_writes = False
+            self._interrupted(block, interruption)
+            return
+        finally:
+            machine.mmu.allow_code_writes = False
+        machine.icount += block.exit_insns[exit_index]
+        target = block.exit_targets[exit_index]
+        if target is not None:
+            machine.slots[Slot.EIP] = target
+        reason = block.exits[exit_index].reason
+        if reason is not None:
+            self._monitor_exit(reason)
+
+    def _exception(self, fault: GuestFault, address: int, next_address: int) -> None:
+        self.machine.deliver_exception(fault, address, next_address)
+        self._set_deadline()
+
+
+def run(machine: Machine) -> Outcome:
+    return Executor(machine).run()

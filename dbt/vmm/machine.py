@@ -1,0 +1,342 @@
+"""The virtual machine: CPU state, memory, devices, the translation cache, and
+the translator that fills it.  ``dbt.vmm.executor`` runs it."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable
+
+from dbt.backend.python import Runtime, compile_block
+from dbt.cache import TranslatedBlock, TranslationCache
+from dbt.cpu.state import (
+    CR0_ET,
+    CR0_PE,
+    EFLAGS_FIXED_ONE,
+    SEGMENT_FIELDS,
+    CpuState,
+    Seg,
+    Slot,
+)
+from dbt.decode import Decoder
+from dbt.devices.bus import Bus
+from dbt.devices.debugexit import DebugExit
+from dbt.devices.uart import Uart16550
+from dbt.ir import Op
+from dbt.lift.block import lift_block
+from dbt.lift.env import ATTR_DB, ATTR_G, ATTR_P, ATTR_S, TranslationEnv, flags_word
+from dbt.memory.mmu import SUPERVISOR, USER, Mmu
+from dbt.memory.physical import PAGE_SHIFT, PhysicalMemory
+from dbt.vmm.clock import Clock
+from dbt.vmm.faults import GuestFault
+from dbt.vmm.helpers import bind_helpers
+from dbt.vmm.outcome import Ending, Outcome
+from dbt.vmm.system import SystemOps
+
+GP = 13
+
+
+@dataclass
+class MachineConfig:
+    memory_bytes: int = 64 << 20
+    clock: str = "virtual"
+    max_insns: int | None = None  # stop after this many instructions
+    timeout_seconds: float | None = None  # stop after this much wall-clock time
+    serial_sink: Callable[[bytes], None] | None = None  # default: stdout
+    serial_input: bytes | BinaryIO | None = None
+    cache_capacity_blocks: int = 65536
+
+
+@dataclass
+class BlockInfo:
+    """Per-instruction facts of a block that the monitor needs after a fault."""
+
+    addresses: list[int] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+
+class Machine:
+    def __init__(self, config: MachineConfig | None = None) -> None:
+        self.config = config or MachineConfig()
+        self.state = CpuState()
+        self.slots = memoryview(self.state).cast("B").cast("I")  # type: ignore[arg-type]
+        self.bus = Bus()
+        self.memory = PhysicalMemory(self.config.memory_bytes, self.bus)
+        self.mmu = Mmu(self.memory, self.slots)
+        self.cache = TranslationCache(self.config.cache_capacity_blocks)
+        self.decoder = Decoder()
+        self.clock = Clock(self.config.clock)
+        self.system = SystemOps(self)
+        self.outcome: Outcome | None = None
+        self.icount = 0
+        self.deadline = 0  # the executor services events when icount reaches it
+        self.started_at = 0.0
+        self.translate_seconds = 0.0
+        self.lift_errors: list[str] = []
+        self.exits_by_reason: dict[str, int] = {}
+        self.unchained = 0  # block transitions that needed a look-up
+        self._wire_cache()
+        self.serial_output = bytearray()
+        self._attach_devices()
+        self.helpers = bind_helpers(self)
+        self.runtimes = tuple(
+            Runtime(self.slots, self.mmu.loads[p], self.mmu.stores[p], self.helpers)
+            for p in (SUPERVISOR, USER)
+        )
+        self.flags = 0
+        self.reset_cpu()
+
+    # -- construction ---------------------------------------------------------------------
+    def _wire_cache(self) -> None:
+        memory, cache, mmu = self.memory, self.cache, self.mmu
+
+        def protect(page: int) -> None:
+            if page < memory.page_count:
+                memory.code_pages[page] = 1
+                mmu.protect_code_page(page)
+
+        def release(page: int) -> None:
+            if page < memory.page_count:
+                memory.code_pages[page] = 0
+
+        cache.on_page_protected = protect
+        cache.on_page_released = release
+        memory.code_write = cache.code_write
+        memory.code_invalidate = cache.invalidate_range
+
+    def _attach_devices(self) -> None:
+        sink = self.config.serial_sink or self._stdout_sink
+        self.uart = Uart16550(self._recording_sink(sink))
+        self.bus.attach(self.uart)
+        self.bus.attach(DebugExit(self.request_stop))
+        source = self.config.serial_input
+        if isinstance(source, (bytes, bytearray)):
+            self.uart.feed(bytes(source))
+        elif source is not None:
+            self.uart.attach_input(source)
+
+    def _recording_sink(self, sink: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        def record(data: bytes) -> None:
+            self.serial_output += data
+            sink(data)
+
+        return record
+
+    @staticmethod
+    def _stdout_sink(data: bytes) -> None:
+        sys.stdout.buffer.write(data)
+        if b"\n" in data:
+            sys.stdout.buffer.flush()
+
+    def reset_cpu(self) -> None:
+        """The state a Multiboot loader leaves: 32-bit protected mode, flat
+        segments, paging and interrupts off."""
+        slots = self.slots
+        for index in range(len(slots)):
+            slots[index] = 0
+        slots[Slot.EFLAGS] = EFLAGS_FIXED_ONE
+        slots[Slot.CR0] = CR0_PE | CR0_ET
+        slots[Slot.A20_MASK] = 0xFFFFFFFF
+        self.load_flat_segment(Seg.CS, 0x08, code=True)
+        for segment in (Seg.SS, Seg.DS, Seg.ES, Seg.FS, Seg.GS):
+            self.load_flat_segment(segment, 0x10, code=False)
+        self.env_changed()
+
+    def load_flat_segment(self, segment: int, selector: int, code: bool) -> None:
+        """Put a flat 4 GiB ring-0 descriptor in a segment register's cache."""
+        kind = 0xB if code else 0x3  # execute/read or read/write, accessed
+        attr = kind | ATTR_S | ATTR_P | ATTR_DB | ATTR_G
+        self.set_segment_cache(segment, selector, 0, 0xFFFFFFFF, attr)
+
+    def set_segment_cache(self, segment: int, selector: int, base: int, limit: int, attr: int) -> None:
+        """Fill a hidden descriptor cache, with the offset windows limit checks use."""
+        slots = self.slots
+        first = Slot.ES_SEL + segment * len(SEGMENT_FIELDS)
+        readable, writable = segment_rights(attr, selector, segment)
+        low, high = offset_window(attr, limit)
+        empty = (1, 0)
+        rlo, rhi = (low, high) if readable else empty
+        wlo, whi = (low, high) if writable else empty
+        for offset, value in enumerate((selector, base, limit, attr, rlo, rhi, wlo, whi)):
+            slots[first + offset] = value & 0xFFFFFFFF
+
+    # -- control ---------------------------------------------------------------------------
+    def request_stop(self, outcome: Outcome) -> None:
+        if self.outcome is None:
+            self.outcome = outcome
+        self.deadline = self.icount  # have the executor look at once
+
+    def env_changed(self) -> None:
+        """Recompute the translation flags word after a change of CPU mode."""
+        self.flags = flags_word(self.slots)
+
+    # -- devices and exceptions ----------------------------------------------------------
+    def next_event(self) -> int:
+        """The instruction count at which a device next needs service."""
+        return 1 << 62
+
+    def service_devices(self) -> None:
+        """Let devices whose time has come act (raise interrupts, etc.)."""
+
+    def deliver_exception(self, fault: GuestFault, address: int, next_address: int) -> None:
+        """An exception the guest raised at ``address``.  With no interrupt
+        descriptor table to deliver it through, the run stops with a report."""
+        self.request_stop(Outcome(
+            Ending.UNHANDLED_EXCEPTION,
+            message=f"unhandled {fault.describe()} at EIP {address:#010x}",
+            details={"instruction": self.instruction_at(address)},
+            vector=fault.vector, error_code=fault.error_code,
+        ))
+
+    # -- translation -----------------------------------------------------------------------
+    def privilege(self, flags: int) -> int:
+        return USER if TranslationEnv(flags).cpl == 3 else SUPERVISOR
+
+    def fetcher(self, env: TranslationEnv) -> Callable[[int], tuple[bytes, Exception | None]]:
+        slots = self.slots
+        cs_base, cs_limit = slots[Slot.CS_BASE], slots[Slot.CS_LIMIT]
+        privilege = USER if env.cpl == 3 else SUPERVISOR
+        mmu = self.mmu
+
+        def fetch(eip: int) -> tuple[bytes, Exception | None]:
+            count = 15
+            limit_fault = None
+            if not env.flat:
+                if eip > cs_limit:
+                    return b"", GuestFault(GP, 0)
+                if cs_limit - eip < 14:
+                    count = cs_limit - eip + 1
+                    limit_fault = GuestFault(GP, 0)
+            data, fault = mmu.fetch((cs_base + eip) & 0xFFFFFFFF, count, privilege)
+            return data, fault or limit_fault
+
+        return fetch
+
+    def translate(self, pc: int, flags: int, insert: bool = True) -> TranslatedBlock:
+        """Translate the block at EIP ``pc`` (raises a fault if it cannot be fetched)."""
+        started = time.perf_counter()
+        env = TranslationEnv(flags)
+        privilege = USER if env.cpl == 3 else SUPERVISOR
+        lifted = lift_block(pc, env, self.fetcher(env), self.decoder, self.rewriter(env))
+        self.lift_errors.extend(lifted.errors)
+        comments = {i: insn.text for i, insn in enumerate(lifted.instructions)}
+        compiled = compile_block(lifted.ir, self.runtimes[privilege], comments)
+        cs_base = self.slots[Slot.CS_BASE]
+        first_linear = (cs_base + pc) & 0xFFFFFFFF
+        physical = self.mmu.code_physical(first_linear, privilege)
+        size = max(lifted.ir.size_bytes, 1)
+        first_part = min(size, 4096 - (first_linear & 0xFFF))
+        ranges = [(physical, physical + first_part)]
+        if first_part < size:
+            second = self.mmu.code_physical((first_linear + first_part) & 0xFFFFFFFF, privilege)
+            ranges.append((second, second + size - first_part))
+        block = TranslatedBlock(pc, physical, flags, compiled.function, compiled.exits,
+                                lifted.ir.insn_count, ranges)
+        info = BlockInfo()
+        for inst in lifted.ir.insts:
+            if inst.op is Op.INSN:
+                info.addresses.append(inst.aux[0])
+                info.lengths.append(inst.aux[2])
+        block.artifacts.update(
+            ir=lifted.ir, instructions=lifted.instructions, python=compiled.source, info=info,
+            rules=getattr(lifted, "rules", []),
+        )
+        if insert:
+            self.cache.insert(block)
+        self.translate_seconds += time.perf_counter() - started
+        return block
+
+    def rewriter(self, env: TranslationEnv):
+        """The binary translator's instruction rewriter for this environment
+        (None: translate every instruction as the hardware defines it)."""
+        return None
+
+    def lookup(self, pc: int) -> TranslatedBlock:
+        """The block at ``pc`` under the current flags, translated if need be.
+        Raises GuestFault if its code cannot be fetched."""
+        flags = self.flags
+        privilege = USER if flags & 3 == 3 else SUPERVISOR
+        cs_base = self.slots[Slot.CS_BASE]
+        block = self.cache.find(pc, flags, lambda: self.mmu.code_physical((cs_base + pc) & 0xFFFFFFFF, privilege))
+        if block is not None and len(block.ranges) > 1 and not self._second_page_current(block, privilege):
+            self.cache.invalidate(block)
+            block = None
+        if block is None:
+            block = self.translate(pc, flags)
+        return block
+
+    def _second_page_current(self, block: TranslatedBlock, privilege: int) -> bool:
+        cs_base = self.slots[Slot.CS_BASE]
+        first_linear = (cs_base + block.pc) & 0xFFFFFFFF
+        second_linear = ((first_linear >> PAGE_SHIFT) + 1) << PAGE_SHIFT
+        try:
+            physical = self.mmu.code_physical(second_linear & 0xFFFFFFFF, privilege)
+        except GuestFault:
+            return False
+        return physical == block.ranges[1][0]
+
+    # -- reporting -------------------------------------------------------------------------
+    def registers(self) -> dict[str, int]:
+        slots = self.slots
+        names = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"]
+        result = {name: slots[index] for index, name in enumerate(names)}
+        result["eflags"] = self.eflags()
+        for segment in ("cs", "ss", "ds", "es", "fs", "gs"):
+            result[segment] = slots[Slot[f"{segment.upper()}_SEL"]]
+        for control in ("cr0", "cr2", "cr3", "cr4"):
+            result[control] = slots[Slot[control.upper()]]
+        return result
+
+    def eflags(self) -> int:
+        """EFLAGS with the lazy arithmetic flags computed."""
+        from dbt.cpu.state import ARITH_FLAGS, CcOp
+        from dbt.vmm.helpers import flags_table
+
+        slots = self.slots
+        cc_op = slots[Slot.CC_OP]
+        value = slots[Slot.EFLAGS]
+        if cc_op == CcOp.EFLAGS:
+            return value
+        arith = flags_table()[cc_op](slots[Slot.CC_DST], slots[Slot.CC_SRC], slots[Slot.CC_SRC2])
+        return (value & ~ARITH_FLAGS & 0xFFFFFFFF) | arith
+
+    def set_eflags(self, value: int) -> None:
+        from dbt.cpu.state import CcOp
+
+        self.slots[Slot.EFLAGS] = (value | EFLAGS_FIXED_ONE) & 0xFFFFFFFF
+        self.slots[Slot.CC_OP] = CcOp.EFLAGS
+
+    def instruction_at(self, eip: int) -> str:
+        """The instruction at ``eip`` as text, for reports (never raises)."""
+        try:
+            env = TranslationEnv(self.flags)
+            code, _ = self.fetcher(env)(eip)
+            insn = self.decoder.decode(code, eip, env.code_bits) if code else None
+        except Exception:  # a report must not fail because memory is odd
+            return "(cannot read the instruction)"
+        if insn is None:
+            return f"(invalid: {code[:8].hex(' ')})" if code else "(no code there)"
+        return f"{insn.text}  [{insn.raw.hex(' ')}]"
+
+
+def segment_rights(attr: int, selector: int, segment: int) -> tuple[bool, bool]:
+    """(readable, writable) through a segment register with this descriptor."""
+    if not attr & ATTR_P or not attr & ATTR_S:
+        return False, False
+    kind = attr & 0xF
+    if kind & 0x8:  # code: readable if R, never writable
+        return bool(kind & 0x2), False
+    return True, bool(kind & 0x2)
+
+
+def offset_window(attr: int, limit: int) -> tuple[int, int]:
+    """The valid offsets [low, high] for a data or code segment."""
+    kind = attr & 0xF
+    expand_down = not kind & 0x8 and kind & 0x4
+    if expand_down:
+        top = 0xFFFFFFFF if attr & ATTR_DB else 0xFFFF
+        if limit >= top:
+            return 1, 0  # no offset lies above the limit
+        return limit + 1, top
+    return 0, limit

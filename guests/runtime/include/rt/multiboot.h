@@ -1,0 +1,34 @@
+/*
+ * rt/multiboot.h - the parts of the Multiboot v1 specification the runtime uses.
+ */
+#ifndef RT_MULTIBOOT_H
+#define RT_MULTIBOOT_H
+
+#include <stdint.h>
+
+#define MULTIBOOT_HEADER_MAGIC     0x1BADB002u  /* in the kernel image */
+#define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u  /* in EAX at entry */
+
+/* Header flags (kernel -> loader). */
+#define MULTIBOOT_PAGE_ALIGN  (1u << 0)  /* align modules on 4 KiB pages */
+#define MULTIBOOT_MEMORY_INFO (1u << 1)  /* provide mem_lower/mem_upper */
+
+/* Info flags (loader -> kernel): which fields of multiboot_info are valid. */
+#define MULTIBOOT_INFO_MEMORY  (1u << 0)
+#define MULTIBOOT_INFO_CMDLINE (1u << 2)
+
+struct multiboot_info {
+    uint32_t flags;
+    uint32_t mem_lower;      /* KiB below 1 MiB   (flags bit 0) */
+    uint32_t mem_upper;      /* KiB above 1 MiB   (flags bit 0) */
+    uint32_t boot_device;
+    uint32_t cmdline;        /* physical address of a C string (flags bit 2) */
+    uint32_t mods_count;
+    uint32_t mods_addr;
+    uint32_t syms[4];
+    uint32_t mmap_length;
+    uint32_t mmap_addr;
+    /* further fields are not used by the runtime */
+};
+
+#endif /* RT_MULTIBOOT_H */
