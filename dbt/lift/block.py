@@ -14,7 +14,9 @@ from typing import Callable
 
 from dbt.decode import Decoder, Instruction
 from dbt.ir import Block, Builder, eliminate_dead_code
-from dbt.lift import arith, bits, control, data, misc, shift, stack, string, system  # noqa: F401
+from dbt.lift import (  # noqa: F401  (importing a family registers its lifters)
+    arith, bits, control, data, misc, segments, shift, stack, string, system,
+)
 from dbt.lift.context import UD, LiftContext, Unsupported
 from dbt.lift.env import TranslationEnv
 from dbt.lift.registry import LIFTERS
@@ -93,6 +95,9 @@ def _lift_one(ctx: LiftContext, insn: Instruction,
         if insn.lock and not _lock_allowed(insn):
             raise Unsupported("LOCK prefix on an instruction that cannot be locked")
         if rewrite is not None and rewrite(ctx, insn):
+            return
+        if 0xD8 <= insn.opcode[0] <= 0xDF:
+            misc.x87(ctx, insn)
             return
         lifter = LIFTERS.get(insn.id)
         if lifter is None:

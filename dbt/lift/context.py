@@ -210,6 +210,13 @@ class LiftContext:
 
     def linear(self, segment: int, offset: Value, size_bytes: int, write: bool) -> Value:
         """Apply segmentation: the linear address, after the limit and rights check."""
+        address = self._segmented(segment, offset, size_bytes, write)
+        if self.env.align_check and size_bytes > 1:
+            misaligned = self.b.and_(address, Const(min(size_bytes, 8) - 1, 32))
+            self.b.raise_if(self.b.ne(misaligned, Const(0, 32)), AC, 0)
+        return address
+
+    def _segmented(self, segment: int, offset: Value, size_bytes: int, write: bool) -> Value:
         b = self.b
         if self.env.flat and segment in (Seg.CS, Seg.SS, Seg.DS, Seg.ES) and not (
             write and segment == Seg.CS

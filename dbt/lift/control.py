@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dbt.decode import Instruction, OperandKind
 from dbt.ir import Const, Value
-from dbt.lift import flags
+from dbt.lift import flags, segments
 from dbt.lift.context import LiftContext, Unsupported
 from dbt.lift.data import condition_code
 from dbt.lift.registry import lifts
@@ -23,14 +23,6 @@ def _direct(ctx: LiftContext, insn: Instruction) -> int | None:
     if not ctx.env.flat:
         ctx.branch_target(Const(target, 32))  # CS limit check
     return target
-
-
-def _refuse_far(insn: Instruction) -> None:
-    """FF /3 and FF /5 (CALL and JMP through a far pointer m16:16/m16:32):
-    Capstone names them CALL and JMP like the near forms.  They load CS, which
-    needs the protected-mode platform; like EA/9A they are not lifted (#UD)."""
-    if insn.opcode == b"\xff" and (insn.modrm >> 3) & 7 in (3, 5):
-        raise Unsupported(f"{insn.mnemonic} through a far pointer: segment loads need the protected-mode platform")
 
 
 def _indirect(ctx: LiftContext, insn: Instruction) -> Value:
@@ -59,7 +51,9 @@ def branch_if(ctx: LiftContext, insn: Instruction, taken: Value) -> None:
 
 @lifts("JMP")
 def jmp(ctx: LiftContext, insn: Instruction) -> None:
-    _refuse_far(insn)
+    if segments.is_far_indirect(insn):  # FF /5: JMP m16:32, which Capstone calls jmp
+        segments.far_jump(ctx, insn)
+        return
     target = _direct(ctx, insn)
     jump_to(ctx, target if target is not None else _indirect(ctx, insn))
 
@@ -91,7 +85,9 @@ def loop(ctx: LiftContext, insn: Instruction) -> None:
 
 @lifts("CALL")
 def call(ctx: LiftContext, insn: Instruction) -> None:
-    _refuse_far(insn)
+    if segments.is_far_indirect(insn):  # FF /3: CALL m16:32, which Capstone calls call
+        segments.far_call(ctx, insn)
+        return
     target = _direct(ctx, insn)
     destination: int | Value = target if target is not None else _indirect(ctx, insn)
     ctx.push(Const(insn.next_address & ((1 << ctx.operand_bits) - 1), ctx.operand_bits))

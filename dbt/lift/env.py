@@ -25,6 +25,8 @@ STACK32 = 1 << 3  # SS.B: ESP (not SP) is the stack pointer
 FLAT = 1 << 4  # CS, SS, DS and ES have base 0, limit 4 GiB, usual rights
 PAGING = 1 << 5  # CR0.PG
 PROTECTED = 1 << 6  # CR0.PE
+SINGLE_STEP = 1 << 7  # EFLAGS.TF: blocks of one instruction, each followed by #DB
+ALIGN_CHECK = 1 << 12  # CR0.AM, EFLAGS.AC and CPL 3: misaligned accesses raise #AC
 MODE_SHIFT = 8  # two bits: the virtualization mode (dbt.vmm.modes)
 MODE_MASK = 3 << MODE_SHIFT
 VCPL_SHIFT = 10  # two bits: the guest's virtual CPL in bt/trap modes
@@ -69,7 +71,13 @@ class TranslationEnv:
         return (self.flags & VCPL_MASK) >> VCPL_SHIFT
 
     @property
+    def align_check(self) -> bool:
+        return bool(self.flags & ALIGN_CHECK)
+
+    @property
     def max_insns(self) -> int:
+        if self.flags & SINGLE_STEP:
+            return 1
         return (self.flags >> LIMIT_SHIFT) or DEFAULT_MAX_INSNS
 
     def with_limit(self, max_insns: int) -> TranslationEnv:
@@ -93,7 +101,12 @@ def flags_word(slots, mode: int = 0, vcpl: int = 0) -> int:
         word |= CODE32
     if ss_attr & ATTR_DB:
         word |= STACK32
+    eflags = slots[Slot.EFLAGS]
+    if eflags & (1 << 8):  # TF
+        word |= SINGLE_STEP
     cr0 = slots[Slot.CR0]
+    if cr0 & (1 << 18) and eflags & (1 << 18) and word & CPL_MASK == 3:  # AM, AC
+        word |= ALIGN_CHECK
     if cr0 & CR0_PG:
         word |= PAGING
     if cr0 & CR0_PE:

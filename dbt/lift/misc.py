@@ -7,7 +7,7 @@ from dbt.cpu.state import CF, DF, Slot
 from dbt.decode import Instruction, OperandKind
 from dbt.ir import SOFTWARE, Const, Helper
 from dbt.lift import flags
-from dbt.lift.context import BP, BR, OF_VECTOR, UD, LiftContext, Unsupported
+from dbt.lift.context import BP, BR, NM, OF_VECTOR, UD, LiftContext, Unsupported
 from dbt.lift.registry import lifts
 
 CPUID = Helper("cpuid", (), None, reads_state=True, writes_state=True)
@@ -89,6 +89,29 @@ def bound(ctx: LiftContext, insn: Instruction) -> None:
     lower = ctx.load(segment, offset, width)
     upper = ctx.load(segment, b.add(offset, Const(width // 8, 32)), width)
     b.raise_if(b.or_(b.slt(index, lower), b.slt(upper, index)), BR)
+
+
+def x87(ctx: LiftContext, insn: Instruction) -> None:
+    """An x87 instruction (escape opcodes D8-DF).  dbt's CPU has no FPU
+    (CPUID.1:EDX.FPU = 0): with CR0.EM or CR0.TS set the instruction raises
+    #NM so that a kernel can emulate it or switch FPU context; otherwise #UD."""
+    from dbt.cpu.state import CR0_EM, CR0_TS
+
+    b = ctx.b
+    cr0 = ctx.get_slot(Slot.CR0)
+    b.raise_if(b.ne(b.and_(cr0, Const(CR0_EM | CR0_TS, 32)), Const(0, 32)), NM)
+    b.raise_(UD)
+    ctx.end_block()
+
+
+@lifts("WAIT")
+def wait(ctx: LiftContext, insn: Instruction) -> None:
+    """WAIT/FWAIT raises #NM when CR0.MP and CR0.TS are both set; else nothing."""
+    from dbt.cpu.state import CR0_MP, CR0_TS
+
+    b = ctx.b
+    both = Const(CR0_MP | CR0_TS, 32)
+    b.raise_if(b.eq(b.and_(ctx.get_slot(Slot.CR0), both), both), NM)
 
 
 @lifts("PAUSE")

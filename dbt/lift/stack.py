@@ -14,9 +14,9 @@ def push(ctx: LiftContext, insn: Instruction) -> None:
     (op,) = insn.operands
     width = ctx.operand_bits
     if op.kind is OperandKind.REG and op.reg in SEGMENTS:
-        from dbt.lift import system
+        from dbt.lift import segments
 
-        system.push_segment(ctx, op.reg, width)  # type: ignore[arg-type]
+        segments.push_segment(ctx, op.reg, width)  # type: ignore[arg-type]
         return
     if op.kind is OperandKind.IMM:
         ctx.push(Const(op.imm & ((1 << width) - 1), width))
@@ -28,9 +28,9 @@ def push(ctx: LiftContext, insn: Instruction) -> None:
 def pop(ctx: LiftContext, insn: Instruction) -> None:
     (op,) = insn.operands
     if op.kind is OperandKind.REG and op.reg in SEGMENTS:
-        from dbt.lift import system
+        from dbt.lift import segments
 
-        system.pop_segment(ctx, op.reg, ctx.operand_bits)  # type: ignore[arg-type]
+        segments.pop_segment(ctx, op.reg, ctx.operand_bits)  # type: ignore[arg-type]
         return
     value = ctx.pop(op.size * 8)
     # The destination's address is computed with the incremented stack

@@ -9,16 +9,29 @@ flags word) may have changed.
 
 from __future__ import annotations
 
+from dbt.cpu.state import (
+    AC, AF, ARITH_FLAGS, CF, CR0_TS, DF, EFLAGS_FIXED_ONE, ID, IF, IOPL_MASK, NT, OF, PF, RF, SF,
+    TF, VM, ZF, Seg, Slot,
+)
 from dbt.decode import Instruction, OperandKind
-from dbt.ir import Const, Helper
-from dbt.cpu.state import Slot
-from dbt.lift.context import REGISTERS, SEGMENTS, LiftContext, Unsupported, seg_slot
+from dbt.ir import Const, Helper, Value
+from dbt.lift import flags
+from dbt.lift.context import GP, REGISTERS, SEGMENTS, LiftContext, Unsupported, seg_slot
 from dbt.lift.registry import lifts
+from dbt.lift.string import begin_repeat, end_repeat, index_registers, source_segment, step
 
 # Port I/O through the device bus; #GP when CPL > IOPL and the TSS I/O
 # permission bitmap denies the port.
 IO_IN = Helper("io_in", (32, 32), 32, may_fault=True)
 IO_OUT = Helper("io_out", (32, 32, 32), None, may_fault=True)
+# Control and debug registers, MSRs and TLB control: checks and side effects
+# (TLB flushes, translation-mode changes) live in dbt.vmm.system.
+WRITE_CR = Helper("write_cr", (32, 32), None, may_fault=True)
+READ_DR = Helper("read_dr", (32,), 32, may_fault=True)
+WRITE_DR = Helper("write_dr", (32, 32), None, may_fault=True)
+RDMSR = Helper("rdmsr", (), None, reads_state=True, writes_state=True, may_fault=True)
+WRMSR = Helper("wrmsr", (), None, reads_state=True, may_fault=True)
+INVLPG = Helper("invlpg", (32,), None)
 
 
 def _port(ctx: LiftContext, op) -> Const | object:
@@ -31,6 +44,13 @@ def monitor_exit(ctx: LiftContext, insn: Instruction, reason: str) -> None:
     """End the block here and return to the monitor before the next instruction."""
     ctx.commit()
     ctx.b.exit_indirect(Const(insn.next_address, 32), reason)
+    ctx.end_block()
+
+
+def exit_to_eip(ctx: LiftContext, reason: str) -> None:
+    """End the block after a helper set EIP (a far transfer, IRET)."""
+    ctx.commit()
+    ctx.b.exit_indirect(ctx.get_slot(Slot.EIP), reason)
     ctx.end_block()
 
 
@@ -53,36 +73,9 @@ def out(ctx: LiftContext, insn: Instruction) -> None:
     monitor_exit(ctx, insn, "io")
 
 
-def mov_special(ctx: LiftContext, insn: Instruction) -> None:
-    """MOV to or from a segment, control or debug register."""
-    dst, src = insn.operands
-    if src.kind is OperandKind.REG and src.reg in SEGMENTS:
-        selector = ctx.get_slot(seg_slot(SEGMENTS[src.reg], "sel"))
-        if dst.kind is OperandKind.MEM:
-            ctx.write(ctx.location(dst, write=True), ctx.b.trunc(selector, 16))
-        elif dst.size == 4:
-            ctx.write_reg(dst.reg, ctx.b.and_(selector, Const(0xFFFF, 32)))  # type: ignore[arg-type]
-        else:
-            ctx.write_reg(dst.reg, ctx.b.trunc(selector, 16))  # type: ignore[arg-type]
-        return
-    if dst.reg not in REGISTERS or src.reg not in REGISTERS:
-        raise Unsupported(f"{insn.text}: this system register is not available")
-
-
-def push_segment(ctx: LiftContext, name: str, width: int) -> None:
-    selector = ctx.get_slot(seg_slot(SEGMENTS[name], "sel"))
-    ctx.push(ctx.b.trunc(selector, 16) if width == 16 else selector)
-
-
-def pop_segment(ctx: LiftContext, name: str, width: int) -> None:
-    raise Unsupported(f"pop {name}: segment loads need the protected-mode platform")
-
-
 def privileged(ctx: LiftContext) -> bool:
     """Privileged instructions raise #GP(0) above CPL 0.  False when the
     instruction became that raise (and nothing more is to be emitted)."""
-    from dbt.lift.context import GP
-
     if ctx.env.cpl != 0:
         ctx.b.raise_(GP, 0)
         ctx.end_block()
@@ -101,9 +94,6 @@ def hlt(ctx: LiftContext, insn: Instruction) -> None:
 @lifts("PUSHF", "PUSHFD")
 def pushf(ctx: LiftContext, insn: Instruction) -> None:
     """Push EFLAGS with RF and VM cleared in the pushed image."""
-    from dbt.cpu.state import RF, VM
-    from dbt.lift import flags
-
     b = ctx.b
     image = b.and_(flags.read_eflags(ctx), Const(~(RF | VM) & 0xFFFFFFFF, 32))
     width = ctx.operand_bits
@@ -115,11 +105,6 @@ def popf(ctx: LiftContext, insn: Instruction) -> None:
     """Pop EFLAGS.  What may change depends on privilege, as the SDM lists:
     IOPL only at CPL 0, IF only at CPL <= IOPL; VM, VIP and VIF never; RF is
     cleared.  Anything else is silently kept, which is why POPF is sensitive."""
-    from dbt.cpu.state import (
-        AC, AF, ARITH_FLAGS, CF, DF, EFLAGS_FIXED_ONE, ID, IF, IOPL_MASK, NT, OF, PF, RF, SF, TF, ZF,
-    )
-    from dbt.lift import flags
-
     b = ctx.b
     width = ctx.operand_bits
     popped = b.zext(ctx.pop(width), 32)
@@ -127,7 +112,7 @@ def popf(ctx: LiftContext, insn: Instruction) -> None:
     if width == 32:
         base |= AC | ID
     old = flags.read_eflags(ctx)
-    changeable: object
+    changeable: Value
     if ctx.env.cpl == 0:
         changeable = Const(base | IF | IOPL_MASK, 32)
     else:
@@ -135,11 +120,199 @@ def popf(ctx: LiftContext, insn: Instruction) -> None:
         may_set_if = b.ule(Const(ctx.env.cpl, 32), iopl)
         changeable = b.or_(Const(base, 32), b.select(may_set_if, Const(IF, 32), Const(0, 32)))
     if width == 16:
-        changeable = b.and_(changeable, Const(0xFFFF, 32))  # type: ignore[arg-type]
-    kept = b.and_(old, b.not_(changeable))  # type: ignore[arg-type]
-    new = b.or_(b.or_(kept, b.and_(popped, changeable)), Const(EFLAGS_FIXED_ONE, 32))  # type: ignore[arg-type]
+        changeable = b.and_(changeable, Const(0xFFFF, 32))
+    kept = b.and_(old, b.not_(changeable))
+    new = b.or_(b.or_(kept, b.and_(popped, changeable)), Const(EFLAGS_FIXED_ONE, 32))
     new = b.and_(new, Const(~RF & 0xFFFFFFFF, 32))
     ctx.set_slot(Slot.EFLAGS, new)
     ctx.cc.set_eflags(b.and_(new, Const(ARITH_FLAGS, 32)))
     # IF may have changed: let the monitor look for pending interrupts.
     monitor_exit(ctx, insn, "popf")
+
+
+def _iopl_check(ctx: LiftContext) -> None:
+    """#GP(0) unless CPL <= IOPL (CLI, STI)."""
+    if ctx.env.cpl == 0:
+        return
+    b = ctx.b
+    iopl = b.lshr(b.and_(ctx.get_slot(Slot.EFLAGS), Const(IOPL_MASK, 32)), Const(12, 32))
+    b.raise_if(b.ult(iopl, Const(ctx.env.cpl, 32)), GP, 0)
+
+
+@lifts("CLI")
+def cli(ctx: LiftContext, insn: Instruction) -> None:
+    _iopl_check(ctx)
+    eflags = ctx.get_slot(Slot.EFLAGS)
+    ctx.set_slot(Slot.EFLAGS, ctx.b.and_(eflags, Const(~IF & 0xFFFFFFFF, 32)))
+
+
+@lifts("STI")
+def sti(ctx: LiftContext, insn: Instruction) -> None:
+    """Interrupts are recognized only after the next instruction (the STI shadow)."""
+    _iopl_check(ctx)
+    eflags = ctx.get_slot(Slot.EFLAGS)
+    ctx.set_slot(Slot.EFLAGS, ctx.b.or_(eflags, Const(IF, 32)))
+    monitor_exit(ctx, insn, "sti")
+
+
+# -- string I/O ------------------------------------------------------------------------
+@lifts("INSB", "INSW", "INSD")
+def ins(ctx: LiftContext, insn: Instruction) -> None:
+    b = ctx.b
+    width = insn.operands[0].size * 8
+    _, destination = index_registers(ctx)
+    begin_repeat(ctx, insn)
+    di = ctx.read_reg(destination)
+    port = b.zext(ctx.read_reg("dx"), 32)
+    value = ctx.call(IO_IN, port, Const(width // 8, 32))
+    assert value is not None
+    ctx.store(Seg.ES, b.zext(di, 32), b.trunc(value, width))
+    ctx.write_reg(destination, b.add(di, step(ctx, width // 8)))
+    end_repeat(ctx, insn, compares=False)
+    monitor_exit(ctx, insn, "io")
+
+
+@lifts("OUTSB", "OUTSW", "OUTSD")
+def outs(ctx: LiftContext, insn: Instruction) -> None:
+    b = ctx.b
+    width = insn.operands[1].size * 8
+    source, _ = index_registers(ctx)
+    begin_repeat(ctx, insn)
+    si = ctx.read_reg(source)
+    value = ctx.load(source_segment(insn), b.zext(si, 32), width)
+    ctx.call(IO_OUT, b.zext(ctx.read_reg("dx"), 32), b.zext(value, 32), Const(width // 8, 32))
+    ctx.write_reg(source, b.add(si, step(ctx, width // 8)))
+    end_repeat(ctx, insn, compares=False)
+    monitor_exit(ctx, insn, "io")
+
+
+# -- control registers, debug registers, MSRs -----------------------------------------------
+_CONTROL = {"cr0": Slot.CR0, "cr2": Slot.CR2, "cr3": Slot.CR3, "cr4": Slot.CR4}
+
+
+def mov_special(ctx: LiftContext, insn: Instruction) -> None:
+    """MOV to or from a segment, control or debug register."""
+    from dbt.lift import segments
+
+    dst, src = insn.operands
+    if src.kind is OperandKind.REG and src.reg in SEGMENTS:
+        segments.store_selector(ctx, dst, src.reg)  # type: ignore[arg-type]
+        return
+    if dst.kind is OperandKind.REG and dst.reg in SEGMENTS:
+        segments.mov_to_segment(ctx, insn)
+        return
+    if not privileged(ctx):
+        return
+    if src.reg in _CONTROL:
+        ctx.write_reg(dst.reg, ctx.get_slot(_CONTROL[src.reg]))  # type: ignore[index, arg-type]
+    elif dst.reg in _CONTROL:
+        number = int(dst.reg[2])  # type: ignore[index]
+        ctx.call(WRITE_CR, Const(number, 32), ctx.read_reg(src.reg))  # type: ignore[arg-type]
+        monitor_exit(ctx, insn, "env")
+    elif src.reg and src.reg.startswith("dr"):
+        value = ctx.call(READ_DR, Const(int(src.reg[2]), 32))
+        assert value is not None
+        ctx.write_reg(dst.reg, value)  # type: ignore[arg-type]
+    elif dst.reg and dst.reg.startswith("dr"):
+        ctx.call(WRITE_DR, Const(int(dst.reg[2]), 32), ctx.read_reg(src.reg))  # type: ignore[arg-type]
+    else:
+        raise Unsupported(f"{insn.text}: no such register")
+
+
+@lifts("CLTS")
+def clts(ctx: LiftContext, insn: Instruction) -> None:
+    if privileged(ctx):
+        ctx.set_slot(Slot.CR0, ctx.b.and_(ctx.get_slot(Slot.CR0), Const(~CR0_TS & 0xFFFFFFFF, 32)))
+
+
+@lifts("LMSW")
+def lmsw(ctx: LiftContext, insn: Instruction) -> None:
+    """Loads CR0 bits 0-3; PE can be set but not cleared."""
+    if not privileged(ctx):
+        return
+    b = ctx.b
+    value = b.and_(b.zext(ctx.value(insn.operands[0]), 32), Const(0xF, 32))
+    cr0 = ctx.get_slot(Slot.CR0)
+    new = b.or_(b.and_(cr0, Const(0xFFFFFFF0, 32)), b.or_(value, b.and_(cr0, Const(1, 32))))
+    ctx.call(WRITE_CR, Const(0, 32), new)
+    monitor_exit(ctx, insn, "env")
+
+
+@lifts("SMSW")
+def smsw(ctx: LiftContext, insn: Instruction) -> None:
+    """Not privileged: any CPL reads the machine status word (a sensitive leak)."""
+    (op,) = insn.operands
+    cr0 = ctx.get_slot(Slot.CR0)
+    if op.kind is OperandKind.MEM:
+        ctx.write(ctx.location(op, write=True), ctx.b.trunc(cr0, 16))
+    elif op.size == 4:
+        ctx.write_reg(op.reg, cr0)  # type: ignore[arg-type]
+    else:
+        ctx.write_reg(op.reg, ctx.b.trunc(cr0, 16))  # type: ignore[arg-type]
+
+
+@lifts("INVLPG")
+def invlpg(ctx: LiftContext, insn: Instruction) -> None:
+    if not privileged(ctx):
+        return
+    (op,) = insn.operands
+    segment, offset = ctx.effective_address(op)
+    linear = ctx.b.add(offset, ctx.get_slot(seg_slot(segment, "base")))
+    ctx.call(INVLPG, linear)
+    monitor_exit(ctx, insn, "env")
+
+
+@lifts("WBINVD", "INVD")
+def cache_control(ctx: LiftContext, insn: Instruction) -> None:
+    """Privileged; there are no caches to write back or drop."""
+    privileged(ctx)
+
+
+@lifts("RDMSR")
+def rdmsr(ctx: LiftContext, insn: Instruction) -> None:
+    if privileged(ctx):
+        ctx.call(RDMSR)
+
+
+@lifts("WRMSR")
+def wrmsr(ctx: LiftContext, insn: Instruction) -> None:
+    if privileged(ctx):
+        ctx.call(WRMSR)
+        monitor_exit(ctx, insn, "env")
+
+
+# -- descriptor-table registers ------------------------------------------------------------
+_TABLES = {"gdt": (Slot.GDTR_BASE, Slot.GDTR_LIMIT), "idt": (Slot.IDTR_BASE, Slot.IDTR_LIMIT)}
+
+
+@lifts("LGDT", "LIDT")
+def load_table_register(ctx: LiftContext, insn: Instruction) -> None:
+    """A 16-bit limit and a base (24 bits with a 16-bit operand size)."""
+    if not privileged(ctx):
+        return
+    b = ctx.b
+    (op,) = insn.operands
+    if op.kind is not OperandKind.MEM:
+        raise Unsupported("lgdt/lidt with a register operand")
+    segment, offset = ctx.effective_address(op)
+    limit = ctx.load(segment, offset, 16)
+    base = ctx.load(segment, b.add(offset, Const(2, 32)), 32)
+    if ctx.operand_bits == 16:
+        base = b.and_(base, Const(0xFFFFFF, 32))
+    base_slot, limit_slot = _TABLES[insn.mnemonic[1:]]
+    ctx.set_slot(base_slot, base)
+    ctx.set_slot(limit_slot, b.zext(limit, 32))
+
+
+@lifts("SGDT", "SIDT")
+def store_table_register(ctx: LiftContext, insn: Instruction) -> None:
+    """Not privileged: any CPL can read where the tables are (a sensitive leak)."""
+    b = ctx.b
+    (op,) = insn.operands
+    if op.kind is not OperandKind.MEM:
+        raise Unsupported("sgdt/sidt with a register operand")
+    segment, offset = ctx.effective_address(op)
+    base_slot, limit_slot = _TABLES[insn.mnemonic[1:]]
+    ctx.store(segment, offset, b.trunc(ctx.get_slot(limit_slot), 16))
+    ctx.store(segment, b.add(offset, Const(2, 32)), ctx.get_slot(base_slot))
+

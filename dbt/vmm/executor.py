@@ -18,8 +18,9 @@ import time
 import traceback
 
 from dbt.cache import TranslatedBlock
-from dbt.cpu.state import IF, Slot
-from dbt.lift.env import TranslationEnv
+from dbt.cpu.state import IF, TF, Slot
+from dbt.lift.env import PAGING, TranslationEnv
+from dbt.ir import TRAP
 from dbt.vmm.faults import BlockInterrupted, CodeWrite, GuestFault
 from dbt.vmm.machine import Machine
 from dbt.vmm.outcome import Ending, Outcome
@@ -35,6 +36,10 @@ class Executor:
         self.budget_end = config.max_insns if config.max_insns is not None else 1 << 62
         self.timeout_at: float | None = None
         self.next_check = 0
+        # EFLAGS.TF was set when the last instruction began: #DB after it.
+        self.step_armed = False
+        # Interrupts are held off until this count (after STI, MOV SS).
+        self.shadow_until = 0
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -95,7 +100,7 @@ class Executor:
             slots[Slot.EIP] = target
             successor = self._lookup(target)
             if successor is not None and successor.flags == block.flags and block.valid:
-                if not block.flags & 0x20 or (block.pc >> 12) == (target >> 12):
+                if not block.flags & PAGING or (block.pc >> 12) == (target >> 12):
                     cache.link(block, exit_index, successor)
             block = successor
 
@@ -121,9 +126,14 @@ class Executor:
     # -- events --------------------------------------------------------------------------
     def _set_deadline(self) -> None:
         machine = self.machine
-        machine.deadline = min(self.budget_end, self.next_check, machine.next_event())
+        deadline = min(self.budget_end, self.next_check, machine.next_event())
+        if self.step_armed or (self.shadow_until > machine.icount):
+            deadline = min(deadline, machine.icount + 1)
+        machine.deadline = deadline
 
     def _service(self) -> None:
+        """Whatever is due at this instruction boundary: the budget, the
+        wall clock, a single-step trap, device events, an interrupt."""
         machine = self.machine
         if machine.icount >= self.budget_end:
             machine.request_stop(Outcome(
@@ -137,17 +147,34 @@ class Executor:
                     Ending.TIMEOUT,
                     message=f"the run took longer than {machine.config.timeout_seconds} s"))
                 return
+        slots = machine.slots
+        if self.step_armed:
+            self.step_armed = False
+            slots[Slot.DR6] |= 1 << 14  # BS: the #DB is a single-step trap
+            eip = slots[Slot.EIP]
+            machine.deliver_exception(GuestFault(1, None, TRAP), eip, eip)
         machine.service_devices()
+        if machine.outcome is None and machine.icount >= self.shadow_until:
+            vector = machine.pending_interrupt()
+            if vector is not None:
+                eip = slots[Slot.EIP]
+                machine.deliver_exception(GuestFault(vector, None, TRAP), eip, eip)
+                machine.interrupts_delivered += 1
+        self.step_armed = bool(slots[Slot.EFLAGS] & TF)
+        machine.env_changed()
         self._set_deadline()
 
     def _monitor_exit(self, reason: str) -> None:
+        """A block returned to the monitor on purpose: count it, and have the
+        next instruction boundary serviced (IF, TF or a device may have changed)."""
         machine = self.machine
         machine.exits_by_reason[reason] = machine.exits_by_reason.get(reason, 0) + 1
         if reason == "hlt":
             self._halt()
-        elif reason == "env":
-            machine.env_changed()
-        self._set_deadline()
+        elif reason in ("sti", "shadow"):
+            self.shadow_until = machine.icount + 1
+        machine.env_changed()
+        machine.deadline = machine.icount
 
     def _halt(self) -> None:
         """HLT: sleep until an interrupt; virtual time jumps to the next event."""
@@ -211,7 +238,8 @@ class Executor:
 
     def _exception(self, fault: GuestFault, address: int, next_address: int) -> None:
         self.machine.deliver_exception(fault, address, next_address)
-        self._set_deadline()
+        self.step_armed = False  # delivery cleared TF; the next service re-reads it
+        self.machine.deadline = self.machine.icount
 
 
 def run(machine: Machine) -> Outcome:

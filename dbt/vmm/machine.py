@@ -12,6 +12,7 @@ from dbt.backend.python import Runtime, compile_block
 from dbt.cache import TranslatedBlock, TranslationCache
 from dbt.cpu.state import (
     CR0_ET,
+    IF,
     CR0_PE,
     EFLAGS_FIXED_ONE,
     SEGMENT_FIELDS,
@@ -43,6 +44,7 @@ class MachineConfig:
     clock: str = "virtual"
     max_insns: int | None = None  # stop after this many instructions
     timeout_seconds: float | None = None  # stop after this much wall-clock time
+    on_triple_fault: str = "stop"  # or "reset": reboot the kernel, as a PC resets
     serial_sink: Callable[[bytes], None] | None = None  # default: stdout
     serial_input: bytes | BinaryIO | None = None
     cache_capacity_blocks: int = 65536
@@ -69,6 +71,10 @@ class Machine:
         self.clock = Clock(self.config.clock)
         self.system = SystemOps(self)
         self.outcome: Outcome | None = None
+        self.apic_base = 0xFEE00900  # IA32_APIC_BASE: the base, BSP and enable bits
+        self.reboot: Callable[[], None] | None = None  # set by whoever loaded the kernel
+        self.platform = None  # the PC's interrupt controllers and timers (dbt.devices.pc)
+        self.interrupts_delivered = 0
         self.icount = 0
         self.deadline = 0  # the executor services events when icount reaches it
         self.started_at = 0.0
@@ -174,19 +180,41 @@ class Machine:
     # -- devices and exceptions ----------------------------------------------------------
     def next_event(self) -> int:
         """The instruction count at which a device next needs service."""
-        return 1 << 62
+        if self.platform is None:
+            return 1 << 62
+        event_ns = self.platform.next_event_ns()
+        if event_ns is None:
+            return 1 << 62
+        now_ns = self.clock.ns(self.icount)
+        return self.icount + (self.clock.insns_for(event_ns - now_ns) if event_ns > now_ns else 0)
 
     def service_devices(self) -> None:
         """Let devices whose time has come act (raise interrupts, etc.)."""
+        if self.platform is not None:
+            self.platform.advance(self.clock.ns(self.icount))
+
+    def pending_interrupt(self) -> int | None:
+        """The vector of a maskable interrupt to take now (acknowledged), if any."""
+        if self.platform is None:
+            return None
+        enabled = bool(self.slots[Slot.EFLAGS] & IF)
+        if not self.platform.interrupt_pending(enabled):
+            return None
+        return self.platform.acknowledge_interrupt()
 
     def deliver_exception(self, fault: GuestFault, address: int, next_address: int) -> None:
-        """An exception the guest raised at ``address``.  With no interrupt
-        descriptor table to deliver it through, the run stops with a report."""
+        """Deliver an exception the instruction at ``address`` raised through
+        the guest's IDT, escalating to #DF and triple fault as the SDM's
+        exception classes say."""
+        from dbt.vmm.interrupts import deliver
+
+        deliver(self, fault, address, next_address)
+
+    def stop_unsupported(self, what: str) -> None:
+        eip = self.slots[Slot.EIP]
         self.request_stop(Outcome(
-            Ending.UNHANDLED_EXCEPTION,
-            message=f"unhandled {fault.describe()} at EIP {address:#010x}",
-            details={"instruction": self.instruction_at(address)},
-            vector=fault.vector, error_code=fault.error_code,
+            Ending.UNSUPPORTED, message=f"{what}: dbt does not implement this",
+            details={"instruction": self.instruction_at(eip)},
         ))
 
     # -- translation -----------------------------------------------------------------------

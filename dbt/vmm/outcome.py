@@ -21,6 +21,7 @@ class Ending(enum.Enum):
     TIMEOUT = "timeout"  # --timeout reached
     HALTED = "halted"  # HLT with interrupts disabled: nothing can ever wake the CPU
     MONITOR_ERROR = "monitor-error"  # a bug in dbt; reported, never the guest's fault
+    UNSUPPORTED = "unsupported"  # the guest used something dbt does not implement (task switch, real mode)
 
 
 STATUS = {
@@ -32,6 +33,7 @@ STATUS = {
     Ending.TIMEOUT: 10,
     Ending.HALTED: 12,
     Ending.MONITOR_ERROR: 14,
+    Ending.UNSUPPORTED: 16,
 }
 
 

@@ -10,31 +10,178 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from dbt.cpu.state import CR0_PE, CR4_TSD, IOPL_MASK, VM, Slot
+from dbt.cpu.state import (
+    CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_DE, CR4_PAE, CR4_PGE, CR4_PSE, CR4_PVI, CR4_TSD,
+    CR4_VME, IOPL_MASK, VM, Slot,
+)
 from dbt.vmm.faults import GuestFault
+from dbt.vmm.protection import Protection, Unsupported
 
 if TYPE_CHECKING:
     from dbt.vmm.machine import Machine
 
 GP = 13
 
+
+def _answer(value: int | None) -> int:
+    """LAR/LSL helper results: bit 32 says the selector passed."""
+    return 0 if value is None else (1 << 32) | value
+
 VENDOR = b"DBT x86 vCPU"
 BRAND = b"dbt binary-translating virtual CPU".ljust(48, b"\0")
 
-# CPUID.1:EDX feature bits dbt implements.
+# CPUID.1:EDX feature bits dbt implements (and no others).
+FEATURE_PSE = 1 << 3
 FEATURE_TSC = 1 << 4
+FEATURE_MSR = 1 << 5
 FEATURE_CX8 = 1 << 8
+FEATURE_APIC = 1 << 9
+FEATURE_SEP = 1 << 11
+FEATURE_PGE = 1 << 13
 FEATURE_CMOV = 1 << 15
+FEATURES = (FEATURE_PSE | FEATURE_TSC | FEATURE_MSR | FEATURE_CX8 | FEATURE_APIC | FEATURE_SEP
+            | FEATURE_PGE | FEATURE_CMOV)
 
+UD = 6
+
+# Model-specific registers (anything else: #GP).
+MSR_TSC = 0x10
+MSR_APIC_BASE = 0x1B
+MSR_SYSENTER_CS = 0x174
+MSR_SYSENTER_ESP = 0x175
+MSR_SYSENTER_EIP = 0x176
+MSR_SLOTS = {MSR_SYSENTER_CS: Slot.SYSENTER_CS, MSR_SYSENTER_ESP: Slot.SYSENTER_ESP,
+             MSR_SYSENTER_EIP: Slot.SYSENTER_EIP}
+
+# CR4 bits a guest may set: those of features CPUID reports.
+CR4_WRITABLE = CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE
+CR0_RESERVED = 0x1FFAFFC0  # bits that must be written as zero
 
 class SystemOps:
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self.slots = machine.slots
-        self.features_edx = FEATURE_TSC | FEATURE_CX8 | FEATURE_CMOV
+        self.features_edx = FEATURES
+        self.protection = Protection(machine)
+        self.tsc_offset = 0
 
     def extra_helpers(self) -> dict[str, Callable[..., Any]]:
-        return {}
+        p = self.protection
+        return {
+            "load_segment": p.load_segment,
+            "far_jump": lambda selector, offset, bits: p.far_jump(selector, offset, bits),
+            "far_call": lambda selector, offset, bits, ret: p.far_call(selector, offset, bits, ret),
+            "far_return": p.far_return,
+            "iret": p.iret,
+            "lar": lambda selector: _answer(p.lar(selector)),
+            "lsl": lambda selector: _answer(p.lsl(selector)),
+            "verify": lambda selector, write: int(p.verify(selector, bool(write))),
+            "lldt": p.lldt,
+            "ltr": p.ltr,
+            "sysenter": p.sysenter,
+            "sysexit": p.sysexit,
+            "write_cr": self.write_cr,
+            "read_dr": self.read_dr,
+            "write_dr": self.write_dr,
+            "rdmsr": self.rdmsr,
+            "wrmsr": self.wrmsr,
+            "invlpg": self.invlpg,
+        }
+
+    # -- control registers ---------------------------------------------------------------
+    def write_cr(self, number: int, value: int) -> None:
+        """MOV to CR0/CR2/CR3/CR4 with the SDM's checks; TLB and translation
+        consequences follow."""
+        slots = self.slots
+        machine = self.machine
+        mmu = machine.mmu
+        if number == 0:
+            if value & CR0_RESERVED & 0xFFFFFFFF:
+                raise GuestFault(GP, 0)
+            if value & CR0_PG and not value & CR0_PE:
+                raise GuestFault(GP, 0)
+            if value & CR0_NW and not value & CR0_CD:
+                raise GuestFault(GP, 0)
+            if not value & CR0_PE:
+                raise Unsupported("the guest left protected mode (real mode is not supported)")
+            old = slots[Slot.CR0]
+            slots[Slot.CR0] = value | 0x10  # ET is hardwired to 1
+            if (old ^ value) & (CR0_PG | CR0_PE | CR0_WP):
+                mmu.flush()
+                machine.cache.forget_virtual()
+        elif number == 2:
+            slots[Slot.CR2] = value
+        elif number == 3:
+            slots[Slot.CR3] = value
+            mmu.flush(keep_global=True)
+            machine.cache.forget_virtual()
+        elif number == 4:
+            if value & ~CR4_WRITABLE & 0xFFFFFFFF:
+                raise GuestFault(GP, 0)
+            old = slots[Slot.CR4]
+            slots[Slot.CR4] = value
+            if (old ^ value) & (CR4_PSE | CR4_PGE | CR4_PAE):
+                mmu.flush()
+                machine.cache.forget_virtual()
+        else:
+            raise GuestFault(UD)
+        machine.env_changed()
+
+    def read_dr(self, number: int) -> int:
+        return self.slots[Slot.DR0 + self._debug_register(number)]
+
+    def write_dr(self, number: int, value: int) -> None:
+        """Debug registers hold what is written; dbt does not raise debug
+        exceptions from DR7 breakpoints (only single-step through TF)."""
+        number = self._debug_register(number)
+        if number == 6:
+            value = (value & 0x0000E00F) | 0xFFFF0FF0
+        elif number == 7:
+            value = (value & 0xFFFF2BFF) | 0x400
+        self.slots[Slot.DR0 + number] = value
+
+    def _debug_register(self, number: int) -> int:
+        """DR4 and DR5 alias DR6 and DR7 unless CR4.DE makes them #UD."""
+        if number in (4, 5):
+            if self.slots[Slot.CR4] & CR4_DE:
+                raise GuestFault(UD)
+            return number + 2
+        return number
+
+    def invlpg(self, linear: int) -> None:
+        self.machine.mmu.flush_page(linear)
+        self.machine.cache.forget_virtual()
+
+    # -- model-specific registers --------------------------------------------------------
+    def rdmsr(self) -> None:
+        slots = self.slots
+        index = slots[Slot.ECX]
+        if index == MSR_TSC:
+            value = self.rdtsc(0)
+        elif index == MSR_APIC_BASE:
+            value = self.machine.apic_base
+        elif index in MSR_SLOTS:
+            value = slots[MSR_SLOTS[index]]
+        else:
+            raise GuestFault(GP, 0)
+        slots[Slot.EAX] = value & 0xFFFFFFFF
+        slots[Slot.EDX] = (value >> 32) & 0xFFFFFFFF
+
+    def wrmsr(self) -> None:
+        slots = self.slots
+        index = slots[Slot.ECX]
+        value = (slots[Slot.EDX] << 32) | slots[Slot.EAX]
+        if index == MSR_TSC:
+            now = self.machine.clock.tsc(self.machine.icount)
+            self.tsc_offset = value - now
+        elif index == MSR_APIC_BASE:
+            if value & ~0xFFFFF900 & 0xFFFFFFFF or value >> 32:
+                raise GuestFault(GP, 0)
+            self.machine.apic_base = value
+        elif index in MSR_SLOTS:
+            slots[MSR_SLOTS[index]] = value & 0xFFFFFFFF
+        else:
+            raise GuestFault(GP, 0)
 
     # -- CPUID ---------------------------------------------------------------------------
     def cpuid(self) -> None:
@@ -42,12 +189,13 @@ class SystemOps:
         leaf = slots[Slot.EAX]
         eax = ebx = ecx = edx = 0
         if leaf == 0:
-            eax = 1
+            eax = 1  # the highest basic leaf
             ebx = int.from_bytes(VENDOR[0:4], "little")
             edx = int.from_bytes(VENDOR[4:8], "little")
             ecx = int.from_bytes(VENDOR[8:12], "little")
         elif leaf == 1:
             eax = (6 << 8) | (1 << 4) | 1  # family 6, model 1, stepping 1
+            ebx = 1 << 16  # one logical processor, local APIC ID 0
             edx = self.features_edx
         elif leaf == 0x80000000:
             eax = 0x80000004
@@ -61,7 +209,8 @@ class SystemOps:
         slots = self.slots
         if slots[Slot.CR4] & CR4_TSD and slots[Slot.CPL] != 0:
             raise GuestFault(GP, 0)
-        return self.machine.clock.tsc(self.machine.icount + insn_index)
+        tsc = self.machine.clock.tsc(self.machine.icount + insn_index) + self.tsc_offset
+        return tsc & 0xFFFFFFFFFFFFFFFF
 
     # -- port I/O ----------------------------------------------------------------------------
     def io_allowed(self, port: int, size_bytes: int) -> bool:
