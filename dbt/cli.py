@@ -62,6 +62,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-file", metavar="FILE", help="COM1 input from a file ('-' for stdin)")
     parser.add_argument("--clock", choices=("virtual", "host"), default="virtual",
                         help="virtual time counts instructions (reproducible, default) or follows the host")
+    parser.add_argument("--debugcon", metavar="FILE",
+                        help="write what the guest sends to port 0xE9 to FILE ('-' for stderr)")
+    parser.add_argument("--on-reset", choices=("stop", "reboot"), default="stop",
+                        help="when the guest resets the PC: stop (status 0, default) or reboot the kernel")
+    parser.add_argument("--on-triple-fault", choices=("stop", "reset"), default="stop",
+                        help="on a triple fault: stop with a report (status 6, default) or reset like a PC")
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -83,7 +89,19 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             serial_input = open(args.input_file, "rb")  # noqa: SIM115 (lives as long as the run)
         except OSError as error:
             raise UsageError(f"--input-file {args.input_file}: {error.strerror}") from None
+    debugcon = None
+    if args.debugcon == "-":
+        debugcon = _stderr_sink
+    elif args.debugcon is not None:
+        try:
+            debugcon_file = open(args.debugcon, "wb")  # noqa: SIM115 (lives as long as the run)
+        except OSError as error:
+            raise UsageError(f"--debugcon {args.debugcon}: {error.strerror}") from None
+        debugcon = debugcon_file.write
     return RunOptions(
+        debugcon_sink=debugcon,
+        on_reset=args.on_reset,
+        on_triple_fault=args.on_triple_fault,
         memory_bytes=args.memory,
         max_insns=args.max_insns,
         timeout_seconds=args.timeout,
@@ -94,11 +112,16 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     )
 
 
+def _stderr_sink(data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+    sys.stderr.buffer.flush()
+
+
 # -- commands ----------------------------------------------------------------------------
 def command_run(args: argparse.Namespace) -> int:
     import time
 
-    from dbt.report import ending_report, stats_report
+    from dbt.report import ending_report, screen_report, stats_report
     from dbt.vmm.executor import run
 
     machine = prepare(args.guest, run_options(args))
@@ -108,6 +131,8 @@ def command_run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if not outcome.is_guest_exit:
         print(ending_report(result), file=sys.stderr)
+    if args.screen:
+        print(screen_report(machine), file=sys.stderr)
     if args.stats:
         print(stats_report(result), file=sys.stderr)
     return outcome.status
@@ -145,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(run_parser)
     run_parser.add_argument("--stats", action="store_true",
                             help="print translation-cache and execution statistics at the end")
+    run_parser.add_argument("--screen", action="store_true",
+                            help="print the VGA text screen (memory at 0xB8000) at the end")
     run_parser.set_defaults(handler=command_run)
 
     guests_parser = commands.add_parser("guests", help="list the shipped guests")

@@ -58,3 +58,11 @@ def stats_report(result: RunResult) -> str:
     if machine.lift_errors:
         lines.append(f"  lifter errors        {len(machine.lift_errors)} (first: {machine.lift_errors[0]})")
     return "\n".join(lines)
+
+
+def screen_report(machine) -> str:  # type: ignore[no-untyped-def]
+    """The VGA text screen, framed."""
+    text = machine.platform.screen_text()
+    rule = "+" + "-" * 80 + "+"
+    lines = [rule] + [f"|{line:<80}|" for line in text.splitlines()] + [rule]
+    return "\n".join(lines)

@@ -56,6 +56,9 @@ class RunOptions:
     serial_input: bytes | BinaryIO | None = None
     clock: str = "virtual"
     serial_sink: Callable[[bytes], None] | None = None
+    debugcon_sink: Callable[[bytes], None] | None = None
+    on_reset: str = "stop"
+    on_triple_fault: str = "stop"
 
 
 @dataclass
@@ -86,6 +89,9 @@ def prepare(guest: str, options: RunOptions) -> Machine:
         timeout_seconds=options.timeout_seconds,
         serial_sink=options.serial_sink,
         serial_input=options.serial_input,
+        debugcon_sink=options.debugcon_sink,
+        on_reset=options.on_reset,
+        on_triple_fault=options.on_triple_fault,
     )
     machine = Machine(config)
     modules = []
@@ -100,6 +106,17 @@ def prepare(guest: str, options: RunOptions) -> Machine:
         raise ImageError(f"cannot read {image}: {error.strerror}") from None
     cmdline = f"{name} {options.cmdline}".strip() if options.cmdline else name
     boot(machine, data, cmdline, modules)
+
+    def reboot() -> None:
+        """A PC reset: devices and CPU start over and the kernel is loaded
+        again, as a boot loader would after the firmware ran."""
+        machine.reset_platform()
+        boot(machine, data, cmdline, modules)
+        machine.cache.flush()
+        machine.mmu.flush()
+        machine.reboots += 1
+
+    machine.reboot = reboot
     return machine
 
 

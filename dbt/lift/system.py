@@ -22,8 +22,10 @@ from dbt.lift.string import begin_repeat, end_repeat, index_registers, source_se
 
 # Port I/O through the device bus; #GP when CPL > IOPL and the TSS I/O
 # permission bitmap denies the port.
-IO_IN = Helper("io_in", (32, 32), 32, may_fault=True)
-IO_OUT = Helper("io_out", (32, 32, 32), None, may_fault=True)
+# The last argument is the instruction's index in its block, so that devices
+# see the exact virtual time of the access.
+IO_IN = Helper("io_in", (32, 32, 32), 32, may_fault=True)
+IO_OUT = Helper("io_out", (32, 32, 32, 32), None, may_fault=True)
 # Control and debug registers, MSRs and TLB control: checks and side effects
 # (TLB flushes, translation-mode changes) live in dbt.vmm.system.
 WRITE_CR = Helper("write_cr", (32, 32), None, may_fault=True)
@@ -58,7 +60,7 @@ def exit_to_eip(ctx: LiftContext, reason: str) -> None:
 def in_(ctx: LiftContext, insn: Instruction) -> None:
     dst, port_op = insn.operands
     width = dst.size * 8
-    value = ctx.call(IO_IN, _port(ctx, port_op), Const(width // 8, 32))  # type: ignore[arg-type]
+    value = ctx.call(IO_IN, _port(ctx, port_op), Const(width // 8, 32), Const(ctx.index, 32))  # type: ignore[arg-type]
     assert value is not None
     ctx.write_reg(dst.reg, ctx.b.trunc(value, width))  # type: ignore[arg-type]
     monitor_exit(ctx, insn, "io")
@@ -69,7 +71,7 @@ def out(ctx: LiftContext, insn: Instruction) -> None:
     port_op, src = insn.operands
     width = src.size * 8
     value = ctx.b.zext(ctx.read_reg(src.reg), 32)  # type: ignore[arg-type]
-    ctx.call(IO_OUT, _port(ctx, port_op), value, Const(width // 8, 32))  # type: ignore[arg-type]
+    ctx.call(IO_OUT, _port(ctx, port_op), value, Const(width // 8, 32), Const(ctx.index, 32))  # type: ignore[arg-type]
     monitor_exit(ctx, insn, "io")
 
 
@@ -164,7 +166,7 @@ def ins(ctx: LiftContext, insn: Instruction) -> None:
     begin_repeat(ctx, insn)
     di = ctx.read_reg(destination)
     port = b.zext(ctx.read_reg("dx"), 32)
-    value = ctx.call(IO_IN, port, Const(width // 8, 32))
+    value = ctx.call(IO_IN, port, Const(width // 8, 32), Const(ctx.index, 32))
     assert value is not None
     ctx.store(Seg.ES, b.zext(di, 32), b.trunc(value, width))
     ctx.write_reg(destination, b.add(di, step(ctx, width // 8)))
@@ -180,7 +182,8 @@ def outs(ctx: LiftContext, insn: Instruction) -> None:
     begin_repeat(ctx, insn)
     si = ctx.read_reg(source)
     value = ctx.load(source_segment(insn), b.zext(si, 32), width)
-    ctx.call(IO_OUT, b.zext(ctx.read_reg("dx"), 32), b.zext(value, 32), Const(width // 8, 32))
+    ctx.call(IO_OUT, b.zext(ctx.read_reg("dx"), 32), b.zext(value, 32), Const(width // 8, 32),
+             Const(ctx.index, 32))
     ctx.write_reg(source, b.add(si, step(ctx, width // 8)))
     end_repeat(ctx, insn, compares=False)
     monitor_exit(ctx, insn, "io")

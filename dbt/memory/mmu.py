@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from dbt.cpu.state import CR0_PG, CR0_WP, CR4_PGE, CR4_PSE, Slot
 from dbt.memory.physical import PAGE_SHIFT, PAGE_SIZE, PhysicalMemory
-from dbt.vmm.faults import CodeWrite, GuestFault
+from dbt.vmm.faults import CodeWrite, GuestFault, MmioAccess
 
 PAGE_COUNT = 1 << 20
 PF = 14
@@ -54,6 +54,9 @@ class Mmu:
         self._writers: dict[int, set[tuple[int, int]]] = {}
         # Set while re-executing one instruction whose store changes code.
         self.allow_code_writes = False
+        # Set while an instruction runs alone, at an exact time, so that its
+        # device accesses may happen (see MmioAccess).
+        self.mmio_exact = False
         self.tlb_misses = 0
         self.tlb_flushes = 0
         self.loads = (self._accessors(SUPERVISOR)[0], self._accessors(USER)[0])
@@ -119,6 +122,8 @@ class Mmu:
         page = physical >> PAGE_SHIFT
         if memory.is_ram(physical, size_bytes):
             self._fill(self.read_tlb[privilege], linear >> PAGE_SHIFT, page << PAGE_SHIFT, is_global)
+        elif not self.mmio_exact:
+            raise MmioAccess()
         return memory.read(physical, size_bytes)
 
     def _split_load(self, linear: int, size_bytes: int, privilege: int) -> int:
@@ -153,6 +158,8 @@ class Mmu:
 
     def _store_physical(self, physical: int, size_bytes: int, value: int) -> None:
         memory = self.memory
+        if not memory.is_ram(physical, size_bytes) and not self.mmio_exact:
+            raise MmioAccess()
         if memory.is_ram(physical, size_bytes) and memory.code_pages[physical >> PAGE_SHIFT]:
             if memory.touches_code(physical, size_bytes):
                 if not self.allow_code_writes:
@@ -249,16 +256,23 @@ class Mmu:
 
     # -- monitor-side access ------------------------------------------------------------------
     def read(self, linear: int, size_bytes: int, privilege: int = SUPERVISOR) -> int:
-        return self.loads[privilege][size_bytes * 8](linear & 0xFFFFFFFF)
+        """A load by the monitor on the guest's behalf (a descriptor, say)."""
+        exact, self.mmio_exact = self.mmio_exact, True
+        try:
+            return self.loads[privilege][size_bytes * 8](linear & 0xFFFFFFFF)
+        finally:
+            self.mmio_exact = exact
 
     def write(self, linear: int, size_bytes: int, value: int, privilege: int = SUPERVISOR) -> None:
         """A store by the monitor on the guest's behalf (an exception frame,
         say): translations it overwrites are dropped at once."""
         allowed, self.allow_code_writes = self.allow_code_writes, True
+        exact, self.mmio_exact = self.mmio_exact, True
         try:
             self.stores[privilege][size_bytes * 8](linear & 0xFFFFFFFF, value)
         finally:
             self.allow_code_writes = allowed
+            self.mmio_exact = exact
 
     def fetch(self, linear: int, count: int, privilege: int) -> tuple[bytes, GuestFault | None]:
         """Up to ``count`` code bytes at ``linear``; stops at a page that cannot

@@ -21,7 +21,7 @@ from dbt.cache import TranslatedBlock
 from dbt.cpu.state import IF, TF, Slot
 from dbt.lift.env import PAGING, TranslationEnv
 from dbt.ir import TRAP
-from dbt.vmm.faults import BlockInterrupted, CodeWrite, GuestFault
+from dbt.vmm.faults import BlockInterrupted, CodeWrite, GuestFault, MmioAccess
 from dbt.vmm.machine import Machine
 from dbt.vmm.outcome import Ending, Outcome
 
@@ -199,7 +199,13 @@ class Executor:
         address = info.addresses[index]
         if isinstance(interruption, CodeWrite):
             machine.icount += index
-            self._code_write(address, interruption)
+            machine.cache.invalidate_range(interruption.physical_address, interruption.size_bytes)
+            self._run_alone(address, "allow_code_writes")
+            return
+        if isinstance(interruption, MmioAccess):
+            machine.icount += index
+            machine.time_icount = machine.icount
+            self._run_alone(address, "mmio_exact")
             return
         assert isinstance(interruption, GuestFault)
         next_address = (address + info.lengths[index]) & 0xFFFFFFFF
@@ -211,23 +217,28 @@ class Executor:
             machine.slots[Slot.EIP] = address
         self._exception(interruption, address, next_address)
 
-    def _code_write(self, address: int, write: CodeWrite) -> None:
-        """A store is about to change translated code: drop those translations
-        and run the storing instruction alone, with code writes allowed."""
+    def _run_alone(self, address: int, permission: str) -> None:
+        """Re-execute the instruction at ``address`` by itself, with one MMU
+        permission granted: ``allow_code_writes`` (its store changes code
+        whose translations are gone) or ``mmio_exact`` (it touches a device
+        at an exact instruction count)."""
         machine = self.machine
         machine.slots[Slot.EIP] = address
-        machine.cache.invalidate_range(write.physical_address, write.size_bytes)
         flags = TranslationEnv(machine.flags).with_limit(1).flags
-        block = machine.translate(address, flags, insert=False)
-        machine.mmu.allow_code_writes = True
+        if permission == "allow_code_writes":
+            # Not cached: its own bytes may be what it rewrites.
+            block = machine.translate(address, flags, insert=False)
+        else:
+            block = self._lookup_alone(address, flags)
+        setattr(machine.mmu, permission, True)
         try:
             exit_index = block.function()
         except BlockInterrupted as interruption:
-            machine.mmu.allow_code_writes = False
+            setattr(machine.mmu, permission, False)
             self._interrupted(block, interruption)
             return
         finally:
-            machine.mmu.allow_code_writes = False
+            setattr(machine.mmu, permission, False)
         machine.icount += block.exit_insns[exit_index]
         target = block.exit_targets[exit_index]
         if target is not None:
@@ -235,6 +246,14 @@ class Executor:
         reason = block.exits[exit_index].reason
         if reason is not None:
             self._monitor_exit(reason)
+
+    def _lookup_alone(self, address: int, flags: int) -> TranslatedBlock:
+        machine = self.machine
+        cs_base = machine.slots[Slot.CS_BASE]
+        privilege = machine.privilege(flags)
+        found = machine.cache.find(address, flags, lambda: machine.mmu.code_physical(
+            (cs_base + address) & 0xFFFFFFFF, privilege))
+        return found if found is not None else machine.translate(address, flags)
 
     def _exception(self, fault: GuestFault, address: int, next_address: int) -> None:
         self.machine.deliver_exception(fault, address, next_address)

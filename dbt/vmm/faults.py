@@ -86,3 +86,11 @@ class CodeWrite(BlockInterrupted):
         super().__init__(physical_address)
         self.physical_address = physical_address
         self.size_bytes = size_bytes
+
+
+class MmioAccess(BlockInterrupted):
+    """A load or store is about to reach a device's registers.
+
+    Raised before the access so the instruction can be re-executed alone,
+    at an exact instruction count: devices then see the same virtual time
+    whatever the block structure around the access."""

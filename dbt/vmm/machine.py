@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
@@ -23,6 +24,7 @@ from dbt.cpu.state import (
 from dbt.decode import Decoder
 from dbt.devices.bus import Bus
 from dbt.devices.debugexit import DebugExit
+from dbt.devices.pc import PcPlatform
 from dbt.devices.uart import Uart16550
 from dbt.ir import Op
 from dbt.lift.block import lift_block
@@ -37,6 +39,9 @@ from dbt.vmm.system import SystemOps
 
 GP = 13
 
+# What the real-time clock reads at virtual time zero (with --clock virtual).
+VIRTUAL_EPOCH = datetime(2024, 1, 1, 0, 0, 0)
+
 
 @dataclass
 class MachineConfig:
@@ -47,6 +52,8 @@ class MachineConfig:
     on_triple_fault: str = "stop"  # or "reset": reboot the kernel, as a PC resets
     serial_sink: Callable[[bytes], None] | None = None  # default: stdout
     serial_input: bytes | BinaryIO | None = None
+    debugcon_sink: Callable[[bytes], None] | None = None  # port 0xE9 (default: discarded)
+    on_reset: str = "stop"  # the guest reset the PC (8042, port 0x92/0xCF9): "stop" or "reboot"
     cache_capacity_blocks: int = 65536
 
 
@@ -71,10 +78,7 @@ class Machine:
         self.clock = Clock(self.config.clock)
         self.system = SystemOps(self)
         self.outcome: Outcome | None = None
-        self.apic_base = 0xFEE00900  # IA32_APIC_BASE: the base, BSP and enable bits
-        self.reboot: Callable[[], None] | None = None  # set by whoever loaded the kernel
-        self.platform = None  # the PC's interrupt controllers and timers (dbt.devices.pc)
-        self.interrupts_delivered = 0
+
         self.icount = 0
         self.deadline = 0  # the executor services events when icount reaches it
         self.started_at = 0.0
@@ -84,6 +88,11 @@ class Machine:
         self.unchained = 0  # block transitions that needed a look-up
         self._wire_cache()
         self.serial_output = bytearray()
+        # The instruction count devices see as "now" (exact inside a block too).
+        self.time_icount = 0
+        self.reboot: Callable[[], None] | None = None  # set by whoever loaded the kernel
+        self.interrupts_delivered = 0
+        self.reboots = 0
         self._attach_devices()
         self.helpers = bind_helpers(self)
         self.runtimes = tuple(
@@ -112,8 +121,9 @@ class Machine:
         memory.code_invalidate = cache.invalidate_range
 
     def _attach_devices(self) -> None:
+        self.platform = self._new_platform()
         sink = self.config.serial_sink or self._stdout_sink
-        self.uart = Uart16550(self._recording_sink(sink))
+        self.uart = Uart16550(self._recording_sink(sink), raise_irq=lambda level: self.platform.irq(4, level))
         self.bus.attach(self.uart)
         self.bus.attach(DebugExit(self.request_stop))
         source = self.config.serial_input
@@ -121,6 +131,26 @@ class Machine:
             self.uart.feed(bytes(source))
         elif source is not None:
             self.uart.attach_input(source)
+
+    def _new_platform(self) -> PcPlatform:
+        start = VIRTUAL_EPOCH if self.clock.virtual else datetime.now(timezone.utc).replace(tzinfo=None)
+        return PcPlatform(
+            self.bus, self.now_ns,
+            memory_read=self.memory.read, memory_write=self.memory.write,
+            request_reset=self._reset_requested, set_a20=self._set_a20,
+            debugcon_sink=self.config.debugcon_sink or (lambda data: None),
+            wall_clock_start=start, memory_bytes=self.config.memory_bytes,
+        )
+
+    def reset_platform(self) -> None:
+        """The motherboard's devices as after a reset (the UART keeps its
+        output and input streams, as the terminal outlives the reset)."""
+        kept = [d for d in self.bus.devices if d is self.uart or isinstance(d, DebugExit)]
+        self.bus = self.memory.bus = Bus()
+        self.platform = self._new_platform()
+        for device in kept:
+            self.bus.attach(device)
+        self.slots[Slot.A20_MASK] = 0xFFFFFFFF
 
     def _recording_sink(self, sink: Callable[[bytes], None]) -> Callable[[bytes], None]:
         def record(data: bytes) -> None:
@@ -167,6 +197,29 @@ class Machine:
         for offset, value in enumerate((selector, base, limit, attr, rlo, rhi, wlo, whi)):
             slots[first + offset] = value & 0xFFFFFFFF
 
+    # -- platform wiring -------------------------------------------------------------------
+    def now_ns(self) -> int:
+        return self.clock.ns(self.time_icount)
+
+    @property
+    def apic_base(self) -> int:
+        return self.platform.apic_base_msr
+
+    @apic_base.setter
+    def apic_base(self, value: int) -> None:
+        self.platform.apic_base_msr = value
+
+    def _set_a20(self, enabled: bool) -> None:
+        self.slots[Slot.A20_MASK] = 0xFFFFFFFF if enabled else 0xFFEFFFFF
+        self.mmu.flush()
+        self.cache.forget_virtual()
+
+    def _reset_requested(self) -> None:
+        if self.config.on_reset == "reboot" and self.reboot is not None:
+            self.reboot()
+            return
+        self.request_stop(Outcome(Ending.SHUTDOWN, message="the guest reset the machine"))
+
     # -- control ---------------------------------------------------------------------------
     def request_stop(self, outcome: Outcome) -> None:
         if self.outcome is None:
@@ -180,8 +233,6 @@ class Machine:
     # -- devices and exceptions ----------------------------------------------------------
     def next_event(self) -> int:
         """The instruction count at which a device next needs service."""
-        if self.platform is None:
-            return 1 << 62
         event_ns = self.platform.next_event_ns()
         if event_ns is None:
             return 1 << 62
@@ -190,13 +241,11 @@ class Machine:
 
     def service_devices(self) -> None:
         """Let devices whose time has come act (raise interrupts, etc.)."""
-        if self.platform is not None:
-            self.platform.advance(self.clock.ns(self.icount))
+        self.time_icount = self.icount
+        self.platform.advance(self.clock.ns(self.icount))
 
     def pending_interrupt(self) -> int | None:
         """The vector of a maskable interrupt to take now (acknowledged), if any."""
-        if self.platform is None:
-            return None
         enabled = bool(self.slots[Slot.EFLAGS] & IF)
         if not self.platform.interrupt_pending(enabled):
             return None

@@ -235,12 +235,16 @@ class SystemOps:
         wanted = ((1 << size_bytes) - 1) << (port % 8)
         return not bits & wanted
 
-    def io_in(self, port: int, size_bytes: int) -> int:
+    def io_in(self, port: int, size_bytes: int, insn_index: int = 0) -> int:
         if not self.io_allowed(port, size_bytes):
             raise GuestFault(GP, 0)
-        return self.machine.bus.io_read(port & 0xFFFF, size_bytes)
+        machine = self.machine
+        machine.time_icount = machine.icount + insn_index
+        return machine.bus.io_read(port & 0xFFFF, size_bytes)
 
-    def io_out(self, port: int, value: int, size_bytes: int) -> None:
+    def io_out(self, port: int, value: int, size_bytes: int, insn_index: int = 0) -> None:
         if not self.io_allowed(port, size_bytes):
             raise GuestFault(GP, 0)
-        self.machine.bus.io_write(port & 0xFFFF, size_bytes, value)
+        machine = self.machine
+        machine.time_icount = machine.icount + insn_index
+        machine.bus.io_write(port & 0xFFFF, size_bytes, value)

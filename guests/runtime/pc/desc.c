@@ -101,7 +101,8 @@ void rt_cpu_init(void)
     rt_gdt_set(3, 0, 0xFFFFF, SEG_P | SEG_DPL(3) | SEG_S | SEG_CODE | SEG_READABLE | SEG_ACCESSED,
                SEG_G | SEG_DB);
     rt_gdt_set(4, 0, 0xFFFFF, SEG_P | SEG_DPL(3) | SEG_S | SEG_WRITABLE | SEG_ACCESSED, SEG_G | SEG_DB);
-    rt_gdt_set(5, (uint32_t)(uintptr_t)&rt_tss, sizeof(rt_tss) - 1, SEG_P | SEG_TYPE_TSS32, 0);
+    rt_gdt_set(5, (uint32_t)(uintptr_t)&rt_tss, __builtin_offsetof(struct rt_tss, iopb_end),
+               SEG_P | SEG_TYPE_TSS32, 0);
     rt_gdt_reload();
     __asm__ volatile(
         "ljmp %[cs], $1f\n"

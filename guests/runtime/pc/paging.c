@@ -11,10 +11,47 @@ extern uint8_t __kernel_end[];
 
 static uint32_t pool_next;
 
+static uint32_t max_end(uint32_t end, uint32_t start, uint32_t len)
+{
+    return start + len > end ? start + len : end;
+}
+
+static uint32_t string_end(uint32_t end, uint32_t s)
+{
+    return s ? max_end(end, s, (uint32_t)strlen((const char *)(uintptr_t)s) + 1) : end;
+}
+
+/* The pool starts after the kernel image and after whatever the loader put
+ * behind it: QEMU places the Multiboot information, the command line and
+ * the modules right after the image. */
+static void pool_init(void)
+{
+    uint32_t end = (uint32_t)(uintptr_t)__kernel_end;
+    const struct multiboot_info *mbi = rt_boot_info;
+    if (mbi) {
+        end = max_end(end, (uint32_t)(uintptr_t)mbi, sizeof(*mbi));
+        if (mbi->flags & MULTIBOOT_INFO_CMDLINE)
+            end = string_end(end, mbi->cmdline);
+        if (mbi->flags & MULTIBOOT_INFO_LOADER_NAME)
+            end = string_end(end, mbi->boot_loader_name);
+        if (mbi->flags & MULTIBOOT_INFO_MMAP)
+            end = max_end(end, mbi->mmap_addr, mbi->mmap_length);
+        if (mbi->flags & MULTIBOOT_INFO_MODS) {
+            const struct multiboot_module *m = (const void *)(uintptr_t)mbi->mods_addr;
+            end = max_end(end, mbi->mods_addr, mbi->mods_count * sizeof(*m));
+            for (uint32_t i = 0; i < mbi->mods_count; i++) {
+                end = max_end(end, m[i].mod_start, m[i].mod_end - m[i].mod_start);
+                end = string_end(end, m[i].string);
+            }
+        }
+    }
+    pool_next = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
 void *rt_page_alloc(void)
 {
     if (!pool_next)
-        pool_next = ((uint32_t)(uintptr_t)__kernel_end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+        pool_init();
     if (pool_next >= POOL_END) {
         printf("rt_page_alloc: out of pages\n");
         exit(3);
@@ -29,7 +66,7 @@ void *rt_page_alloc(void)
 unsigned rt_page_pool_free(void)
 {
     if (!pool_next)
-        pool_next = ((uint32_t)(uintptr_t)__kernel_end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+        pool_init();
     return pool_next < POOL_END ? (POOL_END - pool_next) / PAGE_SIZE : 0;
 }
 

@@ -33,7 +33,7 @@
 #define RT_GDT_ENTRIES  32
 
 /* A selector for GDT index i with requested privilege level rpl. */
-#define RT_SEL(i, rpl) ((uint16_t)(((i) << 3) | (rpl)))
+#define RT_SEL(i, rpl) (((i) << 3) | (rpl))
 
 /* Access byte (bits 15:8 of the descriptor's high dword). */
 #define SEG_P          0x80

@@ -16,6 +16,9 @@
 /* Info flags (loader -> kernel): which fields of multiboot_info are valid. */
 #define MULTIBOOT_INFO_MEMORY  (1u << 0)
 #define MULTIBOOT_INFO_CMDLINE (1u << 2)
+#define MULTIBOOT_INFO_MODS    (1u << 3)
+#define MULTIBOOT_INFO_MMAP    (1u << 6)
+#define MULTIBOOT_INFO_LOADER_NAME (1u << 9)
 
 struct multiboot_info {
     uint32_t flags;
@@ -28,7 +31,17 @@ struct multiboot_info {
     uint32_t syms[4];
     uint32_t mmap_length;
     uint32_t mmap_addr;
+    uint32_t drives_length;
+    uint32_t drives_addr;
+    uint32_t config_table;
+    uint32_t boot_loader_name;  /* physical address of a C string (flags bit 9) */
     /* further fields are not used by the runtime */
+};
+
+struct multiboot_module {
+    uint32_t mod_start, mod_end;
+    uint32_t string;
+    uint32_t reserved;
 };
 
 #endif /* RT_MULTIBOOT_H */

@@ -2,9 +2,11 @@
  * rt/paging.h - 32-bit (non-PAE) paging helpers (runtime/pc/paging.c).
  *
  * Page directories and page tables come from a bump allocator over the
- * physical pages between the end of the kernel image (__kernel_end) and
- * 4 MiB, so they are reachable with paging off and under any identity map
- * of the first 4 MiB.  Pages are never freed.
+ * physical pages between the end of the kernel image (__kernel_end, or
+ * the end of the Multiboot information, command line and modules if the
+ * loader put them behind the image, as QEMU does) and 4 MiB, so they are
+ * reachable with paging off and under any identity map of the first
+ * 4 MiB.  Pages are never freed.
  *
  * A page directory entry that points to a page table is created with
  * P|W|U: the page table entries alone decide the access rights.
