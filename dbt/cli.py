@@ -62,6 +62,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-file", metavar="FILE", help="COM1 input from a file ('-' for stdin)")
     parser.add_argument("--clock", choices=("virtual", "host"), default="virtual",
                         help="virtual time counts instructions (reproducible, default) or follows the host")
+    parser.add_argument("--mode", choices=("bt", "trap", "native"), default="bt",
+                        help="binary translation (default), trap-and-emulate, or native (no monitor)")
+    parser.add_argument("--deprivilege", choices=("0/1/3", "0/3"), default="0/1/3",
+                        help="bt and trap: run the guest kernel at CPL 1 (0/1/3, default) or CPL 3 (0/3)")
     parser.add_argument("--debugcon", metavar="FILE",
                         help="write what the guest sends to port 0xE9 to FILE ('-' for stderr)")
     parser.add_argument("--on-reset", choices=("stop", "reboot"), default="stop",
@@ -99,6 +103,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             raise UsageError(f"--debugcon {args.debugcon}: {error.strerror}") from None
         debugcon = debugcon_file.write
     return RunOptions(
+        mode=args.mode,
+        deprivilege=args.deprivilege,
         debugcon_sink=debugcon,
         on_reset=args.on_reset,
         on_triple_fault=args.on_triple_fault,
@@ -150,6 +156,32 @@ def command_guests(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_compare(args: argparse.Namespace) -> int:
+    from dbt.compare import compare_command
+
+    return compare_command(args)
+
+
+def command_rules(args: argparse.Namespace) -> int:
+    from dbt.rules import RuleError, default_rules, load_rules, rules_table
+
+    try:
+        rules = load_rules(Path(args.directory)) if args.directory else default_rules()
+    except RuleError as error:
+        raise UsageError(str(error)) from None
+    if args.verbose:
+        for rule in rules:
+            print(f"{rule.name} ({rule.kind}; {rule.source})")
+            print(f"  instructions: {' '.join(rule.mnemonics)}" + (
+                f" ({rule.operands} operands)" if rule.operands != "any" else ""))
+            print(f"  sensitive:    {rule.sensitive}")
+            print(f"  bt rewrite:   {rule.bt}" + (" (callout)" if rule.callout else " (inline)"))
+            print(f"  trap handler: {rule.trap}")
+    else:
+        print(rules_table(rules))
+    return 0
+
+
 def command_dump(args: argparse.Namespace) -> int:
     from dbt.dump import dump_command
 
@@ -176,6 +208,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     guests_parser = commands.add_parser("guests", help="list the shipped guests")
     guests_parser.set_defaults(handler=command_guests)
+
+    compare_parser = commands.add_parser(
+        "compare", help="run a guest under several modes and compare them with native",
+        description="Run a guest natively, by binary translation and by trap-and-emulate; report "
+        "equivalence with native, time, instructions, exits, traps and callouts.")
+    add_run_options(compare_parser)
+    compare_parser.add_argument("--modes", default="native,bt,trap", metavar="LIST",
+                                help="comma-separated modes to run (default: native,bt,trap)")
+    compare_parser.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
+                                help="runs per mode; times are medians")
+    compare_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    compare_parser.add_argument("--plot", metavar="FILE.png", help="write a chart of the comparison")
+    compare_parser.set_defaults(handler=command_compare)
+
+    rules_parser = commands.add_parser("rules", help="print the translator rules",
+                                       description="Print the table of privileged and sensitive "
+                                       "instructions, their rewrites and trap handlers.")
+    rules_parser.add_argument("--verbose", "-v", action="store_true", help="every field of every rule")
+    rules_parser.add_argument("--directory", metavar="DIR", help="rules from DIR instead of translator_rules/")
+    rules_parser.set_defaults(handler=command_rules)
 
     dump_parser = commands.add_parser("dump", help="run a guest, then show its translations",
                                       description="Run a guest, then print translated blocks stage by stage.")

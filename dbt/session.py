@@ -59,6 +59,8 @@ class RunOptions:
     debugcon_sink: Callable[[bytes], None] | None = None
     on_reset: str = "stop"
     on_triple_fault: str = "stop"
+    mode: str = "bt"
+    deprivilege: str = "0/1/3"
 
 
 @dataclass
@@ -92,6 +94,8 @@ def prepare(guest: str, options: RunOptions) -> Machine:
         debugcon_sink=options.debugcon_sink,
         on_reset=options.on_reset,
         on_triple_fault=options.on_triple_fault,
+        mode=options.mode,
+        deprivilege=options.deprivilege,
     )
     machine = Machine(config)
     modules = []

@@ -42,6 +42,7 @@ class LiftedBlock:
     instructions: list[Instruction]
     end_address: int  # of the last byte of the last instruction
     errors: list[str]  # lifter failures turned into #UD (see STRICT)
+    rules_fired: list[tuple[int, str, str]]  # (address, rule, operation) the rewriter applied
 
 
 def lift_block(address: int, env: TranslationEnv, fetch: Fetch, decoder: Decoder,
@@ -85,7 +86,7 @@ def lift_block(address: int, env: TranslationEnv, fetch: Fetch, decoder: Decoder
         builder.exit(pc)
     eliminate_dead_code(ir)
     ir.size_bytes = (end_address - address + 1) & 0xFFFFFFFF
-    return LiftedBlock(ir, instructions, end_address, ctx.lift_errors)
+    return LiftedBlock(ir, instructions, end_address, ctx.lift_errors, ctx.rules_fired)
 
 
 def _lift_one(ctx: LiftContext, insn: Instruction,

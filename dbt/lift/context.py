@@ -66,6 +66,11 @@ class LiftContext:
         self.index = 0
         self.ended = False
         self.lift_errors: list[str] = []
+        # The CPL privileged instructions are checked against: the real one,
+        # or the guest's while the binary translator rewrites its kernel code.
+        self.privilege_level = env.cpl
+        # (address, rule name, operation) for each rule the translator applied.
+        self.rules_fired: list[tuple[int, str, str]] = []
         self._pending: dict[int, Value] = {}
         self._slot_cache: dict[int, Value] = {}
 

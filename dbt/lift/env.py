@@ -27,6 +27,7 @@ PAGING = 1 << 5  # CR0.PG
 PROTECTED = 1 << 6  # CR0.PE
 SINGLE_STEP = 1 << 7  # EFLAGS.TF: blocks of one instruction, each followed by #DB
 ALIGN_CHECK = 1 << 12  # CR0.AM, EFLAGS.AC and CPL 3: misaligned accesses raise #AC
+EMULATE = 1 << 13  # a trap handler's one-instruction emulation: the rules apply
 MODE_SHIFT = 8  # two bits: the virtualization mode (dbt.vmm.modes)
 MODE_MASK = 3 << MODE_SHIFT
 VCPL_SHIFT = 10  # two bits: the guest's virtual CPL in bt/trap modes
@@ -69,6 +70,10 @@ class TranslationEnv:
     @property
     def vcpl(self) -> int:
         return (self.flags & VCPL_MASK) >> VCPL_SHIFT
+
+    @property
+    def emulate(self) -> bool:
+        return bool(self.flags & EMULATE)
 
     @property
     def align_check(self) -> bool:

@@ -94,7 +94,7 @@ def load_far_pointer(ctx: LiftContext, insn: Instruction) -> None:
 
 
 # -- far transfers -------------------------------------------------------------------
-def _far_pointer(ctx: LiftContext, insn: Instruction):  # type: ignore[no-untyped-def]
+def far_pointer(ctx: LiftContext, insn: Instruction):  # type: ignore[no-untyped-def]
     """(selector, offset) of a far JMP/CALL: immediate ptr16:16/32 or m16:16/32."""
     b = ctx.b
     bits = ctx.operand_bits
@@ -117,14 +117,14 @@ def is_far_indirect(insn: Instruction) -> bool:
 
 @lifts("LJMP")
 def far_jump(ctx: LiftContext, insn: Instruction) -> None:
-    selector, offset = _far_pointer(ctx, insn)
+    selector, offset = far_pointer(ctx, insn)
     ctx.call(FAR_JUMP, selector, offset, Const(ctx.operand_bits, 32))
     exit_to_eip(ctx, "env")
 
 
 @lifts("LCALL")
 def far_call(ctx: LiftContext, insn: Instruction) -> None:
-    selector, offset = _far_pointer(ctx, insn)
+    selector, offset = far_pointer(ctx, insn)
     ctx.call(FAR_CALL, selector, offset, Const(ctx.operand_bits, 32), Const(insn.next_address, 32))
     exit_to_eip(ctx, "env")
 
@@ -156,7 +156,7 @@ def sysexit(ctx: LiftContext, insn: Instruction) -> None:
 
 
 # -- descriptor queries -------------------------------------------------------------------
-def _set_zero_flag(ctx: LiftContext, condition) -> None:  # type: ignore[no-untyped-def]
+def set_zero_flag(ctx: LiftContext, condition) -> None:  # type: ignore[no-untyped-def]
     b = ctx.b
     old = flags.eflags_arith(ctx)
     cleared = b.and_(old, Const(~ZF & 0xFFFFFFFF, 32))
@@ -166,16 +166,21 @@ def _set_zero_flag(ctx: LiftContext, condition) -> None:  # type: ignore[no-unty
 @lifts("LAR", "LSL")
 def lar_lsl(ctx: LiftContext, insn: Instruction) -> None:
     """Not privileged: any CPL can read descriptors' rights and limits."""
+    descriptor_query(ctx, insn, LAR if insn.mnemonic == "lar" else LSL)
+
+
+def descriptor_query(ctx: LiftContext, insn: Instruction, helper: Helper) -> None:
+    """LAR or LSL through ``helper``: the destination and ZF by its answer."""
     b = ctx.b
     dst, src = insn.operands
     selector = b.zext(b.trunc(ctx.value(src), 16) if src.size > 2 else ctx.value(src), 32)
-    answer = ctx.call(LAR if insn.mnemonic == "lar" else LSL, selector)
+    answer = ctx.call(helper, selector)
     assert answer is not None
     valid = b.trunc(b.lshr(answer, Const(32, 64)), 1)
     width = dst.size * 8
     value = b.trunc(answer, width)
     ctx.write_reg(dst.reg, b.select(valid, value, ctx.read_reg(dst.reg)))  # type: ignore[arg-type]
-    _set_zero_flag(ctx, valid)
+    set_zero_flag(ctx, valid)
 
 
 @lifts("VERR", "VERW")
@@ -185,7 +190,7 @@ def verify(ctx: LiftContext, insn: Instruction) -> None:
     selector = b.zext(ctx.value(op), 32)
     answer = ctx.call(VERIFY, selector, Const(1 if insn.mnemonic == "verw" else 0, 32))
     assert answer is not None
-    _set_zero_flag(ctx, b.trunc(answer, 1))
+    set_zero_flag(ctx, b.trunc(answer, 1))
 
 
 @lifts("ARPL")
@@ -199,7 +204,7 @@ def arpl(ctx: LiftContext, insn: Instruction) -> None:
     lower = b.ult(b.and_(destination, Const(3, 16)), source_rpl)
     raised = b.or_(b.and_(destination, Const(0xFFFC, 16)), source_rpl)
     ctx.write(where, b.select(lower, raised, destination))
-    _set_zero_flag(ctx, lower)
+    set_zero_flag(ctx, lower)
 
 
 @lifts("LLDT", "LTR")

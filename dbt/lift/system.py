@@ -36,7 +36,7 @@ WRMSR = Helper("wrmsr", (), None, reads_state=True, may_fault=True)
 INVLPG = Helper("invlpg", (32,), None)
 
 
-def _port(ctx: LiftContext, op) -> Const | object:
+def port_value(ctx: LiftContext, op) -> Const | object:
     if op.kind is OperandKind.IMM:
         return Const(op.imm & 0xFF, 32)
     return ctx.b.zext(ctx.read_reg("dx"), 32)
@@ -60,7 +60,7 @@ def exit_to_eip(ctx: LiftContext, reason: str) -> None:
 def in_(ctx: LiftContext, insn: Instruction) -> None:
     dst, port_op = insn.operands
     width = dst.size * 8
-    value = ctx.call(IO_IN, _port(ctx, port_op), Const(width // 8, 32), Const(ctx.index, 32))  # type: ignore[arg-type]
+    value = ctx.call(IO_IN, port_value(ctx, port_op), Const(width // 8, 32), Const(ctx.index, 32))  # type: ignore[arg-type]
     assert value is not None
     ctx.write_reg(dst.reg, ctx.b.trunc(value, width))  # type: ignore[arg-type]
     monitor_exit(ctx, insn, "io")
@@ -71,14 +71,15 @@ def out(ctx: LiftContext, insn: Instruction) -> None:
     port_op, src = insn.operands
     width = src.size * 8
     value = ctx.b.zext(ctx.read_reg(src.reg), 32)  # type: ignore[arg-type]
-    ctx.call(IO_OUT, _port(ctx, port_op), value, Const(width // 8, 32), Const(ctx.index, 32))  # type: ignore[arg-type]
+    ctx.call(IO_OUT, port_value(ctx, port_op), value, Const(width // 8, 32), Const(ctx.index, 32))  # type: ignore[arg-type]
     monitor_exit(ctx, insn, "io")
 
 
 def privileged(ctx: LiftContext) -> bool:
     """Privileged instructions raise #GP(0) above CPL 0.  False when the
-    instruction became that raise (and nothing more is to be emitted)."""
-    if ctx.env.cpl != 0:
+    instruction became that raise (and nothing more is to be emitted).  The
+    binary translator's callouts check the guest's CPL, not the real one."""
+    if ctx.privilege_level != 0:
         ctx.b.raise_(GP, 0)
         ctx.end_block()
         return False
@@ -158,35 +159,31 @@ def sti(ctx: LiftContext, insn: Instruction) -> None:
 
 
 # -- string I/O ------------------------------------------------------------------------
-@lifts("INSB", "INSW", "INSD")
-def ins(ctx: LiftContext, insn: Instruction) -> None:
+@lifts("INSB", "INSW", "INSD", "OUTSB", "OUTSW", "OUTSD")
+def string_port_io(ctx: LiftContext, insn: Instruction) -> None:
+    string_io(ctx, insn, IO_IN if insn.mnemonic.startswith("ins") else IO_OUT, "io")
+
+
+def string_io(ctx: LiftContext, insn: Instruction, port_helper: Helper, reason: str) -> None:
+    """INS (port to ES:EDI) or OUTS (DS:ESI to port) through ``port_helper``,
+    one element per execution; with REP the instruction loops on itself."""
     b = ctx.b
-    width = insn.operands[0].size * 8
-    _, destination = index_registers(ctx)
+    inward = insn.mnemonic.startswith("ins")
+    width = insn.operands[0 if inward else 1].size * 8
+    source, destination = index_registers(ctx)
     begin_repeat(ctx, insn)
-    di = ctx.read_reg(destination)
     port = b.zext(ctx.read_reg("dx"), 32)
-    value = ctx.call(IO_IN, port, Const(width // 8, 32), Const(ctx.index, 32))
-    assert value is not None
-    ctx.store(Seg.ES, b.zext(di, 32), b.trunc(value, width))
-    ctx.write_reg(destination, b.add(di, step(ctx, width // 8)))
+    index = ctx.read_reg(destination if inward else source)
+    if inward:
+        value = ctx.call(port_helper, port, Const(width // 8, 32), Const(ctx.index, 32))
+        assert value is not None
+        ctx.store(Seg.ES, b.zext(index, 32), b.trunc(value, width))
+    else:
+        value = ctx.load(source_segment(insn), b.zext(index, 32), width)
+        ctx.call(port_helper, port, b.zext(value, 32), Const(width // 8, 32), Const(ctx.index, 32))
+    ctx.write_reg(destination if inward else source, b.add(index, step(ctx, width // 8)))
     end_repeat(ctx, insn, compares=False)
-    monitor_exit(ctx, insn, "io")
-
-
-@lifts("OUTSB", "OUTSW", "OUTSD")
-def outs(ctx: LiftContext, insn: Instruction) -> None:
-    b = ctx.b
-    width = insn.operands[1].size * 8
-    source, _ = index_registers(ctx)
-    begin_repeat(ctx, insn)
-    si = ctx.read_reg(source)
-    value = ctx.load(source_segment(insn), b.zext(si, 32), width)
-    ctx.call(IO_OUT, b.zext(ctx.read_reg("dx"), 32), b.zext(value, 32), Const(width // 8, 32),
-             Const(ctx.index, 32))
-    ctx.write_reg(source, b.add(si, step(ctx, width // 8)))
-    end_repeat(ctx, insn, compares=False)
-    monitor_exit(ctx, insn, "io")
+    monitor_exit(ctx, insn, reason)
 
 
 # -- control registers, debug registers, MSRs -----------------------------------------------

@@ -25,8 +25,24 @@ INTERRUPT_GATE32, TRAP_GATE32 = 0xE, 0xF
 @dataclass(frozen=True, slots=True)
 class Descriptor:
     low: int
-    high: int
+    high: int  # as the CPU sees it: a deprivileged guest's ring-0 DPL is raised
     address: int  # linear address of the entry, for setting bits in it
+    virtual_dpl: int = -1  # the DPL the guest wrote (-1: the same as the real one)
+
+    @property
+    def guest_dpl(self) -> int:
+        return self.dpl if self.virtual_dpl < 0 else self.virtual_dpl
+
+    @property
+    def guest_high(self) -> int:
+        """The high dword as the guest wrote it."""
+        return (self.high & ~(3 << 13)) | (self.guest_dpl << 13)
+
+    @property
+    def cache_attr(self) -> int:
+        """The attribute word for a segment cache: the real attributes, and
+        the guest's DPL in bits 16-17 (what the virtual CPL is derived from)."""
+        return self.attr | (self.guest_dpl << 16)
 
     @property
     def attr(self) -> int:
@@ -112,16 +128,28 @@ def selector_error(selector: int) -> int:
 
 
 class DescriptorTables:
-    """Reads descriptors through the CPU's GDTR and LDTR.
+    """Reads descriptors through the CPU's GDTR and LDTR, as the privilege
+    view presents them (see ``dbt.vmm.modes``).
 
     ``read``/``write`` access linear memory with supervisor rights, as the
     processor's implicit descriptor-table accesses do.
     """
 
-    def __init__(self, slots, read: Callable[[int, int], int], write: Callable[[int, int, int], None]) -> None:
+    def __init__(self, slots, read: Callable[[int, int], int], write: Callable[[int, int, int], None],
+                 view) -> None:  # type: ignore[no-untyped-def]
         self.slots = slots
         self.read = read
         self.write = write
+        self.view = view
+
+    def decode(self, low: int, high: int, address: int) -> Descriptor:
+        """A guest table entry as the CPU sees it under the view."""
+        dpl = (high >> 13) & 3
+        conforming_code = high & (1 << 12) and (high >> 8) & 0xC == 0xC
+        real = self.view.real_dpl(dpl, bool(conforming_code))
+        if real == dpl:
+            return Descriptor(low, high, address)
+        return Descriptor(low, (high & ~(3 << 13)) | (real << 13), address, dpl)
 
     def fetch(self, selector: int, vector: int = GP, error_code: int | None = None) -> Descriptor:
         """The descriptor for ``selector`` (not null); the given fault if the
@@ -133,11 +161,11 @@ class DescriptorTables:
             if not slots[Slot.LDTR_SEL] & 0xFFFC:
                 raise GuestFault(vector, selector_error(selector) if error_code is None else error_code)
         else:
-            base, limit = slots[Slot.GDTR_BASE], slots[Slot.GDTR_LIMIT]
+            base, limit = self.view.gdt()
         if index_offset + 7 > limit:
             raise GuestFault(vector, selector_error(selector) if error_code is None else error_code)
         address = (base + index_offset) & 0xFFFFFFFF
-        return Descriptor(self.read(address, 4), self.read(address + 4, 4), address)
+        return self.decode(self.read(address, 4), self.read(address + 4, 4), address)
 
     def fetch_gdt(self, selector: int, vector: int = GP) -> Descriptor:
         """A descriptor that must be in the GDT (LDT and TSS descriptors)."""
@@ -146,9 +174,11 @@ class DescriptorTables:
         return self.fetch(selector, vector)
 
     def set_accessed(self, descriptor: Descriptor) -> None:
-        if not descriptor.system and not descriptor.high & (1 << 8):
-            self.write(descriptor.address + 4, 4, descriptor.high | (1 << 8))
+        high = descriptor.guest_high
+        if not descriptor.system and not high & (1 << 8):
+            self.write(descriptor.address + 4, 4, high | (1 << 8))
 
     def set_busy(self, descriptor: Descriptor, busy: bool) -> None:
-        high = descriptor.high | (1 << 9) if busy else descriptor.high & ~(1 << 9)
+        high = descriptor.guest_high
+        high = high | (1 << 9) if busy else high & ~(1 << 9)
         self.write(descriptor.address + 4, 4, high & 0xFFFFFFFF)

@@ -19,14 +19,20 @@ import traceback
 
 from dbt.cache import TranslatedBlock
 from dbt.cpu.state import IF, TF, Slot
-from dbt.lift.env import PAGING, TranslationEnv
+from dbt.lift.env import EMULATE, PAGING, TranslationEnv
 from dbt.ir import TRAP
-from dbt.vmm.faults import BlockInterrupted, CodeWrite, GuestFault, MmioAccess
+from dbt.vmm.faults import VECTOR_SHORT, BlockInterrupted, CodeWrite, GuestFault, MmioAccess
 from dbt.vmm.machine import Machine
 from dbt.vmm.outcome import Ending, Outcome
 
 # How often (in instructions) the loop looks at the wall clock for --timeout.
 CHECK_INTERVAL_INSNS = 1_000_000
+
+# Monitor exits whose reason asks for more than a look at pending events.
+HALTS = frozenset({"hlt", "callout:halt"})
+# After these the next instruction runs before any interrupt (STI, MOV SS).
+SHADOWS = frozenset({"sti", "shadow", "callout:virtual-if-set", "callout:load-stack-segment"})
+GP_VECTOR = 13
 
 
 class Executor:
@@ -40,6 +46,8 @@ class Executor:
         self.step_armed = False
         # Interrupts are held off until this count (after STI, MOV SS).
         self.shadow_until = 0
+        # A trap handler is emulating an instruction: its faults are the guest's.
+        self.emulating = False
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -168,10 +176,11 @@ class Executor:
         """A block returned to the monitor on purpose: count it, and have the
         next instruction boundary serviced (IF, TF or a device may have changed)."""
         machine = self.machine
-        machine.exits_by_reason[reason] = machine.exits_by_reason.get(reason, 0) + 1
-        if reason == "hlt":
+        if not self.emulating:  # a trap handler's own exit is counted as its trap
+            machine.exits_by_reason[reason] = machine.exits_by_reason.get(reason, 0) + 1
+        if reason in HALTS:
             self._halt()
-        elif reason in ("sti", "shadow"):
+        elif reason in SHADOWS:
             self.shadow_until = machine.icount + 1
         machine.env_changed()
         machine.deadline = machine.icount
@@ -179,11 +188,12 @@ class Executor:
     def _halt(self) -> None:
         """HLT: sleep until an interrupt; virtual time jumps to the next event."""
         machine = self.machine
-        slots = machine.slots
-        if not slots[Slot.EFLAGS] & IF:
+        if not machine.interrupts_enabled():
             machine.request_stop(Outcome(
                 Ending.HALTED, message="the guest halted with interrupts disabled; nothing can wake it"))
             return
+        if machine.interrupt_waiting():
+            return  # the next service delivers it
         wake = machine.next_event()
         if wake >= 1 << 62:
             machine.request_stop(Outcome(
@@ -217,28 +227,63 @@ class Executor:
             machine.slots[Slot.EIP] = address
         self._exception(interruption, address, next_address)
 
-    def _run_alone(self, address: int, permission: str) -> None:
+    def _trap(self, fault: GuestFault, address: int) -> bool:
+        """The monitor's look at an exception of a deprivileged guest: a #GP
+        from its kernel at an instruction whose rule says ``emulate`` is
+        emulated on the virtual CPU (True); anything else is the guest's and
+        is reflected through its IDT (False).  Both are counted."""
+        machine = self.machine
+        insn = machine.instruction_record(address)
+        rule = machine.rules.match(insn) if insn is not None else None
+        mnemonic = insn.mnemonic if insn is not None else "?"
+        emulate = (
+            not self.emulating and fault.vector == GP_VECTOR and not fault.is_software and rule is not None
+            and rule.trap == "emulate" and machine.slots[Slot.VCPL] == 0
+        )
+        if emulate and rule is not None:
+            reason = f"emulate {rule.name}"
+        elif fault.is_software:
+            reason = f"reflect int {fault.vector:#x}"
+        else:
+            reason = f"reflect {VECTOR_SHORT.get(fault.vector, f'vector {fault.vector}')}"
+        machine.traps[(reason, mnemonic)] = machine.traps.get((reason, mnemonic), 0) + 1
+        if emulate:
+            self.emulating = True
+            try:
+                self._run_alone(address, None)
+            finally:
+                self.emulating = False
+        return emulate
+
+    def _run_alone(self, address: int, permission: str | None) -> None:
         """Re-execute the instruction at ``address`` by itself, with one MMU
         permission granted: ``allow_code_writes`` (its store changes code
         whose translations are gone) or ``mmio_exact`` (it touches a device
-        at an exact instruction count)."""
+        at an exact instruction count); or, with None, as a trap handler's
+        emulation (the translator's rules rewrite it)."""
         machine = self.machine
         machine.slots[Slot.EIP] = address
-        flags = TranslationEnv(machine.flags).with_limit(1).flags
+        if permission is None:  # a trap handler: the rules rewrite the instruction
+            flags = TranslationEnv(machine.flags | EMULATE).with_limit(1).flags
+        else:
+            flags = TranslationEnv(machine.flags).with_limit(1).flags
         if permission == "allow_code_writes":
             # Not cached: its own bytes may be what it rewrites.
             block = machine.translate(address, flags, insert=False)
         else:
             block = self._lookup_alone(address, flags)
-        setattr(machine.mmu, permission, True)
+        if permission is not None:
+            setattr(machine.mmu, permission, True)
         try:
             exit_index = block.function()
         except BlockInterrupted as interruption:
-            setattr(machine.mmu, permission, False)
+            if permission is not None:
+                setattr(machine.mmu, permission, False)
             self._interrupted(block, interruption)
             return
         finally:
-            setattr(machine.mmu, permission, False)
+            if permission is not None:
+                setattr(machine.mmu, permission, False)
         machine.icount += block.exit_insns[exit_index]
         target = block.exit_targets[exit_index]
         if target is not None:
@@ -256,7 +301,10 @@ class Executor:
         return found if found is not None else machine.translate(address, flags)
 
     def _exception(self, fault: GuestFault, address: int, next_address: int) -> None:
-        self.machine.deliver_exception(fault, address, next_address)
+        machine = self.machine
+        if machine.view.deprivileged and self._trap(fault, address):
+            return
+        machine.deliver_exception(fault, address, next_address)
         self.step_armed = False  # delivery cleared TF; the next service re-reads it
         self.machine.deadline = self.machine.icount
 

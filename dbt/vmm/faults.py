@@ -19,6 +19,10 @@ VECTOR_NAMES = {
     16: "#MF x87 error", 17: "#AC alignment check", 18: "#MC machine check",
 }
 
+VECTOR_SHORT = {0: "#DE", 1: "#DB", 2: "NMI", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM",
+                8: "#DF", 10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF",
+                17: "#AC", 18: "#MC"}
+
 # Vectors that push an error code when delivered.
 ERROR_CODE_VECTORS = frozenset({8, 10, 11, 12, 13, 14, 17})
 

@@ -35,7 +35,13 @@ from dbt.vmm.clock import Clock
 from dbt.vmm.faults import GuestFault
 from dbt.vmm.helpers import bind_helpers
 from dbt.vmm.outcome import Ending, Outcome
+from dbt.vmm.modes import Mode, make_view
+from dbt.vmm.monitor import Monitor
 from dbt.vmm.system import SystemOps
+from dbt.decode import Instruction
+from dbt.lift.context import LiftContext
+from dbt.lift.shadow import OPERATIONS
+from dbt.rules import RuleSet, default_rules
 
 GP = 13
 
@@ -50,6 +56,9 @@ class MachineConfig:
     max_insns: int | None = None  # stop after this many instructions
     timeout_seconds: float | None = None  # stop after this much wall-clock time
     on_triple_fault: str = "stop"  # or "reset": reboot the kernel, as a PC resets
+    mode: str = "bt"  # native, bt or trap (dbt.vmm.modes)
+    deprivilege: str = "0/1/3"  # bt and trap: the guest kernel at real CPL 1, or 3 with "0/3"
+    rules_directory: str | None = None  # translator rules (default: the repository's)
     serial_sink: Callable[[bytes], None] | None = None  # default: stdout
     serial_input: bytes | BinaryIO | None = None
     debugcon_sink: Callable[[bytes], None] | None = None  # port 0xE9 (default: discarded)
@@ -76,7 +85,13 @@ class Machine:
         self.cache = TranslationCache(self.config.cache_capacity_blocks)
         self.decoder = Decoder()
         self.clock = Clock(self.config.clock)
+        self.mode = Mode.parse(self.config.mode)
+        if self.config.deprivilege not in ("0/1/3", "0/3"):
+            raise ValueError(f"unknown deprivileging {self.config.deprivilege!r}: 0/1/3 or 0/3")
+        self.view = make_view(self.slots, self.mode, 1 if self.config.deprivilege == "0/1/3" else 3)
         self.system = SystemOps(self)
+        self.monitor = Monitor(self)
+        self.traps: dict[tuple[str, str], int] = {}  # (reason, instruction) -> count, trap mode
         self.outcome: Outcome | None = None
 
         self.icount = 0
@@ -95,6 +110,8 @@ class Machine:
         self.reboots = 0
         self._attach_devices()
         self.helpers = bind_helpers(self)
+        self.helpers.update(self.monitor.helpers())
+        self._rules = None
         self.runtimes = tuple(
             Runtime(self.slots, self.mmu.loads[p], self.mmu.stores[p], self.helpers)
             for p in (SUPERVISOR, USER)
@@ -178,6 +195,8 @@ class Machine:
         for segment in (Seg.SS, Seg.DS, Seg.ES, Seg.FS, Seg.GS):
             self.load_flat_segment(segment, 0x10, code=False)
         self.env_changed()
+        if self.view.deprivileged:
+            self.monitor.enter()
 
     def load_flat_segment(self, segment: int, selector: int, code: bool) -> None:
         """Put a flat 4 GiB ring-0 descriptor in a segment register's cache."""
@@ -228,7 +247,11 @@ class Machine:
 
     def env_changed(self) -> None:
         """Recompute the translation flags word after a change of CPU mode."""
-        self.flags = flags_word(self.slots)
+        self.flags = flags_word(self.slots, self.mode, self.slots[Slot.VCPL])
+
+    def interrupts_enabled(self) -> bool:
+        """EFLAGS.IF as the guest set it (the virtual IF when deprivileged)."""
+        return self.view.interrupts_enabled()
 
     # -- devices and exceptions ----------------------------------------------------------
     def next_event(self) -> int:
@@ -244,10 +267,13 @@ class Machine:
         self.time_icount = self.icount
         self.platform.advance(self.clock.ns(self.icount))
 
+    def interrupt_waiting(self) -> bool:
+        """Whether a maskable interrupt could be taken now (nothing acknowledged)."""
+        return self.platform.interrupt_pending(self.view.interrupts_enabled())
+
     def pending_interrupt(self) -> int | None:
         """The vector of a maskable interrupt to take now (acknowledged), if any."""
-        enabled = bool(self.slots[Slot.EFLAGS] & IF)
-        if not self.platform.interrupt_pending(enabled):
+        if not self.platform.interrupt_pending(self.view.interrupts_enabled()):
             return None
         return self.platform.acknowledge_interrupt()
 
@@ -317,17 +343,38 @@ class Machine:
                 info.lengths.append(inst.aux[2])
         block.artifacts.update(
             ir=lifted.ir, instructions=lifted.instructions, python=compiled.source, info=info,
-            rules=getattr(lifted, "rules", []),
+            rules=lifted.rules_fired,
         )
         if insert:
             self.cache.insert(block)
         self.translate_seconds += time.perf_counter() - started
         return block
 
-    def rewriter(self, env: TranslationEnv):
-        """The binary translator's instruction rewriter for this environment
-        (None: translate every instruction as the hardware defines it)."""
-        return None
+    @property
+    def rules(self) -> RuleSet:
+        if self._rules is None:
+            self._rules = default_rules(self.config.rules_directory)
+        return self._rules
+
+    def rewriter(self, env: TranslationEnv) -> Callable[[LiftContext, Instruction], bool] | None:
+        """The binary translator's rewriter for guest kernel code (and for
+        the trap handlers' emulation); None: translate as the hardware runs it."""
+        if not (env.mode == Mode.BT and env.vcpl == 0) and not env.emulate:
+            return None
+        rules = self.rules
+
+        def rewrite(ctx: LiftContext, insn: Instruction) -> bool:
+            rule = rules.match(insn)
+            if rule is None:
+                return False
+            ctx.rules_fired.append((insn.address, rule.name, rule.bt))
+            ctx.privilege_level = env.vcpl
+            try:
+                return OPERATIONS[rule.bt](ctx, insn)
+            finally:
+                ctx.privilege_level = env.cpl
+
+        return rewrite
 
     def lookup(self, pc: int) -> TranslatedBlock:
         """The block at ``pc`` under the current flags, translated if need be.
@@ -383,6 +430,15 @@ class Machine:
 
         self.slots[Slot.EFLAGS] = (value | EFLAGS_FIXED_ONE) & 0xFFFFFFFF
         self.slots[Slot.CC_OP] = CcOp.EFLAGS
+
+    def instruction_record(self, eip: int) -> Instruction | None:
+        """The decoded instruction at ``eip`` in the current mode, or None."""
+        try:
+            env = TranslationEnv(self.flags)
+            code, _ = self.fetcher(env)(eip)
+            return self.decoder.decode(code, eip, env.code_bits) if code else None
+        except GuestFault:
+            return None
 
     def instruction_at(self, eip: int) -> str:
         """The instruction at ``eip`` as text, for reports (never raises)."""

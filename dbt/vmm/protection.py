@@ -23,6 +23,7 @@ from dbt.vmm.descriptors import (
     TSS32_BUSY, Descriptor, DescriptorTables, selector_error,
 )
 from dbt.vmm.faults import GuestFault
+from dbt.vmm.modes import PrivilegeView
 
 if TYPE_CHECKING:
     from dbt.vmm.machine import Machine
@@ -80,10 +81,17 @@ class StackFrame:
 
 
 class Protection:
-    def __init__(self, machine: Machine) -> None:
+    """``view`` (dbt.vmm.modes) says how the guest's descriptors and flags
+    look to the real CPU.  Operations named ``virtual`` are the monitor's
+    emulation on the guest's behalf (binary-translation callouts, trap
+    handlers): they also translate selectors and EFLAGS between the guest's
+    view and the real CPU's, where hardware execution does not."""
+
+    def __init__(self, machine: Machine, view: PrivilegeView) -> None:
         self.machine = machine
         self.slots = machine.slots
-        self.tables = DescriptorTables(self.slots, self.read_system, self.write_system)
+        self.view = view
+        self.tables = DescriptorTables(self.slots, self.read_system, self.write_system, view)
 
     # -- memory ---------------------------------------------------------------------
     def read(self, linear: int, size: int, privilege: int) -> int:
@@ -111,7 +119,8 @@ class Protection:
         if descriptor is None:
             self.machine.set_segment_cache(segment, selector, 0, 0, 0)
         else:
-            self.machine.set_segment_cache(segment, selector, descriptor.base, descriptor.limit, descriptor.attr)
+            self.machine.set_segment_cache(segment, selector, descriptor.base, descriptor.limit,
+                                           descriptor.cache_attr)
         if segment == Seg.CS:
             self.machine.cache.forget_virtual()  # EIP now means another linear address
 
@@ -130,8 +139,21 @@ class Protection:
         return StackFrame(self, descriptor.base, pointer, descriptor.big,
                           offset_window(descriptor.attr, descriptor.limit), privilege)
 
-    def set_cpl(self, cpl: int) -> None:
+    @property
+    def vcpl(self) -> int:
+        """The guest's idea of its CPL (the real CPL when not deprivileged)."""
+        return self.slots[Slot.VCPL]
+
+    def set_cpl(self, cpl: int, virtual: int | None = None, transition: bool = False) -> None:
+        """``transition``: the monitor performs this change of privilege
+        for the guest (not the hardware on its own), so the view moves the
+        guest's IF and IOPL between the virtual and the real CPU."""
+        old = self.slots[Slot.VCPL]
         self.slots[Slot.CPL] = cpl
+        new = cpl if virtual is None else virtual
+        self.slots[Slot.VCPL] = new
+        if transition and old != new:
+            self.view.transition(old, new)
 
     # -- segment-register loads ----------------------------------------------------------
     def load_data_segment(self, segment: int, selector: int) -> None:
@@ -162,16 +184,19 @@ class Protection:
             raise GuestFault(SS_FAULT if vector == GP else vector, selector_error(selector))
         return descriptor
 
-    def load_stack_segment(self, selector: int) -> None:
-        """MOV/POP/LSS to SS."""
+    def load_stack_segment(self, selector: int, virtual: bool = False) -> None:
+        """MOV/POP/LSS to SS (``virtual``: the guest's selector, whose RPL
+        names its own level, for the monitor to load at the real one)."""
         selector &= 0xFFFF
+        if virtual:
+            selector = self.view.real_selector(selector)
         descriptor = self.check_stack_segment(selector, self.cpl)
         self.tables.set_accessed(descriptor)
         self.load_cache(Seg.SS, selector, descriptor)
 
-    def load_segment(self, segment: int, selector: int) -> None:
+    def load_segment(self, segment: int, selector: int, virtual: bool = False) -> None:
         if segment == Seg.SS:
-            self.load_stack_segment(selector)
+            self.load_stack_segment(selector, virtual)
         elif segment == Seg.CS:
             raise GuestFault(6)  # MOV to CS is invalid
         else:
@@ -195,13 +220,20 @@ class Protection:
             raise GuestFault(NP, selector_error(selector))
         return descriptor
 
-    def _enter_code(self, selector: int, descriptor: Descriptor, offset: int, cpl: int) -> None:
+    def _enter_code(self, selector: int, descriptor: Descriptor, offset: int, cpl: int,
+                    transition: bool = False) -> None:
         if offset > descriptor.limit:
             raise GuestFault(GP, 0)
         self.tables.set_accessed(descriptor)
         self.load_cache(Seg.CS, (selector & 0xFFFC) | cpl, descriptor)
         self.slots[Slot.EIP] = offset
-        self.set_cpl(cpl)
+        if not self.view.deprivileged:
+            virtual = cpl
+        elif cpl == self.cpl or descriptor.conforming:
+            virtual = self.vcpl  # the privilege level does not change
+        else:
+            virtual = descriptor.guest_dpl
+        self.set_cpl(cpl, virtual, transition)
 
     def _gate_target(self, gate: Descriptor, selector: int) -> tuple[int, Descriptor]:
         """The checked code segment a call gate leads to."""
@@ -242,7 +274,8 @@ class Protection:
             raise GuestFault(GP, selector_error(selector))
         self.machine.env_changed()
 
-    def far_call(self, selector: int, offset: int, operand_bits: int, return_eip: int) -> None:
+    def far_call(self, selector: int, offset: int, operand_bits: int, return_eip: int,
+                 virtual: bool = False) -> None:
         if not self.protected():
             raise Unsupported("far call outside protected mode")
         selector &= 0xFFFF
@@ -253,6 +286,8 @@ class Protection:
         size = operand_bits // 8
         descriptor = self._code_target(selector, cpl)
         old_cs = slots[Slot.CS_SEL]
+        if virtual:
+            old_cs = self.view.virtual_selector(old_cs, self.vcpl)
         if not descriptor.system:
             if offset > descriptor.limit:
                 raise GuestFault(GP, 0)
@@ -262,14 +297,14 @@ class Protection:
             slots[Slot.ESP] = stack.esp(slots[Slot.ESP])
             self._enter_code(selector, descriptor, offset, cpl)
         elif descriptor.type in (CALL_GATE16, CALL_GATE32):
-            self._call_gate(descriptor, selector, return_eip)
+            self._call_gate(descriptor, selector, return_eip, virtual)
         elif descriptor.type in (TASK_GATE, TSS16_AVAILABLE, TSS32_AVAILABLE):
             raise Unsupported("far call to a task (hardware task switching)")
         else:
             raise GuestFault(GP, selector_error(selector))
         self.machine.env_changed()
 
-    def _call_gate(self, gate: Descriptor, selector: int, return_eip: int) -> None:
+    def _call_gate(self, gate: Descriptor, selector: int, return_eip: int, virtual: bool) -> None:
         slots = self.slots
         cpl = self.cpl
         code_selector, code = self._gate_target(gate, selector)
@@ -278,10 +313,14 @@ class Protection:
         if target > code.limit:
             raise GuestFault(GP, 0)
         old_cs, old_esp, old_ss = slots[Slot.CS_SEL], slots[Slot.ESP], slots[Slot.SS_SEL]
+        if virtual or self.view.deprivileged:
+            old_cs = self.view.virtual_selector(old_cs, self.vcpl)
+            old_ss = self.view.virtual_selector(old_ss, self.vcpl)
         if not code.conforming and code.dpl < cpl:
             # To a more privileged level: the new stack comes from the TSS.
             new_cpl = code.dpl
-            new_ss, new_esp = self._tss_stack(new_cpl)
+            new_ss, new_esp = self._tss_stack(code.guest_dpl)
+            new_ss = self.view.real_selector(new_ss)
             ss_descriptor = self.check_stack_segment(new_ss, new_cpl, TS)
             new_stack = self._stack_for(ss_descriptor, new_esp, SUPERVISOR)
             old_stack = self.stack()
@@ -305,7 +344,7 @@ class Protection:
             self._enter_code(code_selector, code, target, cpl)
 
     def _tss_stack(self, level: int) -> tuple[int, int]:
-        """SS and ESP for privilege ``level`` from the current TSS."""
+        """SS and ESP for the guest's privilege ``level`` from its TSS."""
         slots = self.slots
         base, limit = slots[Slot.TR_BASE], slots[Slot.TR_LIMIT]
         tss32 = (slots[Slot.TR_ATTR] & 0xF) in (TSS32_AVAILABLE, TSS32_BUSY)
@@ -325,7 +364,7 @@ class Protection:
             ss = self.read_system(base + offset + 2, 2)
         return ss, esp
 
-    def far_return(self, operand_bits: int, release_bytes: int) -> None:
+    def far_return(self, operand_bits: int, release_bytes: int, virtual: bool = False) -> None:
         """RETF [imm16]: to the same level, or to an outer one (then SS:ESP too)."""
         if not self.protected():
             raise Unsupported("far return outside protected mode")
@@ -335,6 +374,8 @@ class Protection:
         stack = self.stack()
         eip = stack.pop(size)
         selector = stack.pop(size) & 0xFFFF
+        if virtual:
+            selector = self.view.real_selector(selector)
         rpl = selector & 3
         code = self._return_code_segment(selector, rpl, cpl)
         stack.release(release_bytes)
@@ -346,6 +387,8 @@ class Protection:
         else:
             new_esp = stack.pop(size)
             new_ss = stack.pop(size) & 0xFFFF
+            if virtual:
+                new_ss = self.view.real_selector(new_ss)
             ss_descriptor = self.check_stack_segment(new_ss, rpl)
             self.tables.set_accessed(ss_descriptor)
             self._enter_code(selector, code, eip, rpl)
@@ -387,24 +430,28 @@ class Protection:
     # -- interrupts and exceptions ----------------------------------------------------------
     def interrupt(self, vector: int, error_code: int | None, return_eip: int,
                   software: bool, external: bool) -> None:
-        """Deliver ``vector`` through the IDT.  ``software``: INT n/INT3/INTO
-        (gate DPL checked); ``external``: a hardware interrupt or an
-        exception caused by one (sets EXT in error codes)."""
+        """Deliver ``vector`` through the guest's IDT.  ``software``: INT n/
+        INT3/INTO (gate DPL checked against the guest's CPL); ``external``:
+        a hardware interrupt or an exception caused by one (EXT in error
+        codes).  When the guest runs deprivileged the frame holds what the
+        guest would see (its selectors' RPLs, its IF and IOPL)."""
         if not self.protected():
             raise Unsupported("interrupt outside protected mode (real mode is not supported)")
         slots = self.slots
+        view = self.view
         ext = 1 if external else 0
         idt_error = vector * 8 + 2 + ext
-        if vector * 8 + 7 > slots[Slot.IDTR_LIMIT]:
+        idt_base, idt_limit = view.idt()
+        if vector * 8 + 7 > idt_limit:
             raise GuestFault(GP, idt_error)
-        address = (slots[Slot.IDTR_BASE] + vector * 8) & 0xFFFFFFFF
+        address = (idt_base + vector * 8) & 0xFFFFFFFF
         gate = Descriptor(self.read_system(address, 4), self.read_system(address + 4, 4), address)
         if gate.type == TASK_GATE and gate.system:
             raise Unsupported(f"vector {vector} goes through a task gate (hardware task switching)")
         if not gate.system or gate.type not in (INTERRUPT_GATE16, INTERRUPT_GATE32, TRAP_GATE16, TRAP_GATE32):
             raise GuestFault(GP, idt_error)
-        cpl = self.cpl
-        if software and gate.dpl < cpl:
+        cpl, vcpl = self.cpl, self.vcpl
+        if software and gate.dpl < vcpl:
             raise GuestFault(GP, idt_error)
         if not gate.present:
             raise GuestFault(NP, idt_error)
@@ -424,10 +471,11 @@ class Protection:
         old_cs, old_ss, old_esp = slots[Slot.CS_SEL], slots[Slot.SS_SEL], slots[Slot.ESP]
         if not code.conforming and code.dpl < cpl:
             new_cpl = code.dpl
-            new_ss, new_esp = self._tss_stack(new_cpl)
+            new_ss, new_esp = self._tss_stack(code.guest_dpl)
+            new_ss = view.real_selector(new_ss)
             ss_descriptor = self.check_stack_segment(new_ss, new_cpl, TS)
             stack = self._stack_for(ss_descriptor, new_esp, SUPERVISOR)
-            stack.push(old_ss, size)
+            stack.push(view.virtual_selector(old_ss, vcpl), size)
             stack.push(old_esp, size)
         else:
             new_cpl = cpl
@@ -436,8 +484,8 @@ class Protection:
             stack.privilege = SUPERVISOR if new_cpl < 3 else USER
         if target > code.limit:
             raise GuestFault(GP, ext)
-        stack.push(eflags, size)
-        stack.push(old_cs, size)
+        stack.push(view.eflags_image(eflags), size)
+        stack.push(view.virtual_selector(old_cs, vcpl), size)
         stack.push(return_eip, size)
         if error_code is not None:
             stack.push(error_code, size)
@@ -448,15 +496,18 @@ class Protection:
             slots[Slot.ESP] = stack.esp(new_esp)
         else:
             slots[Slot.ESP] = stack.esp(old_esp)
-        self._enter_code(code_selector, code, target, new_cpl)
-        cleared = TF | NT | RF | VM
+        self.machine.set_eflags(eflags & ~(TF | NT | RF | VM))
+        self._enter_code(code_selector, code, target, new_cpl, transition=True)
         if gate.type in (INTERRUPT_GATE16, INTERRUPT_GATE32):
-            cleared |= IF
-        self.machine.set_eflags(eflags & ~cleared)
+            view.clear_interrupt_flag()
         self.machine.env_changed()
 
-    def iret(self, operand_bits: int) -> None:
+    def iret(self, operand_bits: int, virtual: bool = False) -> None:
+        """IRET as the hardware executes it, or (``virtual``) as the monitor
+        emulates it for a deprivileged guest: the popped selectors name the
+        guest's levels and the popped IF and IOPL go to the virtual CPU."""
         slots = self.slots
+        view = self.view
         if not self.protected():
             raise Unsupported("IRET outside protected mode")
         eflags_now = self.machine.eflags()
@@ -472,24 +523,38 @@ class Protection:
             popped = (eflags_now & 0xFFFF0000) | popped
         if popped & VM and cpl == 0:
             raise Unsupported("IRET to virtual-8086 mode")
+        if virtual:
+            selector = view.real_selector(selector)
         rpl = selector & 3
         code = self._return_code_segment(selector, rpl, cpl)
         if eip > code.limit:
             raise GuestFault(GP, 0)
-        new_eflags = self._iret_flags(eflags_now, popped, cpl, size)
-        if rpl == cpl:
-            slots[Slot.ESP] = stack.esp(slots[Slot.ESP])
-            self._enter_code(selector, code, eip, cpl)
+        if virtual:
+            guest_flags = self._iret_flags(view.eflags_image(eflags_now), popped, self.vcpl, size)
+            new_eflags = (eflags_now & (IF | IOPL_MASK)) | (guest_flags & ~(IF | IOPL_MASK))
         else:
+            new_eflags = self._iret_flags(eflags_now, popped, cpl, size)
+        ss_descriptor = None
+        if rpl != cpl:
             new_esp = stack.pop(size)
             new_ss = stack.pop(size) & 0xFFFF
+            if virtual:
+                new_ss = view.real_selector(new_ss)
             ss_descriptor = self.check_stack_segment(new_ss, rpl)
+        # Committed from here on.
+        self.machine.set_eflags(new_eflags)
+        if virtual:
+            slots[Slot.VIF] = 1 if guest_flags & IF else 0
+            slots[Slot.VIOPL] = (guest_flags & IOPL_MASK) >> 12
+        if ss_descriptor is None:
+            slots[Slot.ESP] = stack.esp(slots[Slot.ESP])
+            self._enter_code(selector, code, eip, cpl, transition=virtual)
+        else:
             self.tables.set_accessed(ss_descriptor)
-            self._enter_code(selector, code, eip, rpl)
+            self._enter_code(selector, code, eip, rpl, transition=virtual)
             self.load_cache(Seg.SS, new_ss, ss_descriptor)
             slots[Slot.ESP] = new_esp if ss_descriptor.big else (slots[Slot.ESP] & 0xFFFF0000) | (new_esp & 0xFFFF)
             self._drop_inaccessible_segments(rpl)
-        self.machine.set_eflags(new_eflags)
         self.machine.env_changed()
 
     @staticmethod
@@ -517,41 +582,46 @@ class Protection:
                 return None
             raise
 
-    def _privilege_allows(self, descriptor: Descriptor, selector: int) -> bool:
+    def _privilege_allows(self, descriptor: Descriptor, selector: int, virtual: bool) -> bool:
         if descriptor.conforming:
             return True
+        if virtual:
+            return descriptor.guest_dpl >= self.vcpl and descriptor.guest_dpl >= selector & 3
         return descriptor.dpl >= self.cpl and descriptor.dpl >= selector & 3
 
-    def lar(self, selector: int) -> int | None:
-        """Access rights (high dword & 0x00F0FF00: limit 19:16 reads as zero), or None: ZF=0."""
+    def lar(self, selector: int, virtual: bool = False) -> int | None:
+        """Access rights (high dword & 0x00F0FF00: limit 19:16 reads as zero),
+        or None: ZF=0.  ``virtual``: as the guest's own descriptor and CPL say."""
         descriptor = self._visible(selector & 0xFFFF)
         if descriptor is None:
             return None
         if descriptor.system and descriptor.type not in (1, 2, 3, 4, 5, 9, 0xB, 0xC):
             return None
-        if not self._privilege_allows(descriptor, selector):
+        if not self._privilege_allows(descriptor, selector, virtual):
             return None
-        return descriptor.high & 0x00F0FF00
+        high = descriptor.guest_high if virtual else descriptor.high
+        return high & 0x00F0FF00
 
-    def lsl(self, selector: int) -> int | None:
+    def lsl(self, selector: int, virtual: bool = False) -> int | None:
         descriptor = self._visible(selector & 0xFFFF)
         if descriptor is None:
             return None
         if descriptor.system and descriptor.type not in (1, 2, 3, 9, 0xB):
             return None
-        if not self._privilege_allows(descriptor, selector):
+        if not self._privilege_allows(descriptor, selector, virtual):
             return None
         return descriptor.limit
 
-    def verify(self, selector: int, write: bool) -> bool:
+    def verify(self, selector: int, write: bool, virtual: bool = False) -> bool:
         descriptor = self._visible(selector & 0xFFFF)
         if descriptor is None or descriptor.system:
             return False
+        dpl, cpl = (descriptor.guest_dpl, self.vcpl) if virtual else (descriptor.dpl, self.cpl)
         if write:
-            return descriptor.writable and descriptor.dpl >= max(self.cpl, selector & 3)
+            return descriptor.writable and dpl >= max(cpl, selector & 3)
         if not descriptor.readable:
             return False
-        return self._privilege_allows(descriptor, selector)
+        return self._privilege_allows(descriptor, selector, virtual)
 
     # -- LLDT and LTR ----------------------------------------------------------------------------
     def lldt(self, selector: int) -> None:
@@ -582,29 +652,32 @@ class Protection:
 
     # -- SYSENTER and SYSEXIT ----------------------------------------------------------------------
     def sysenter(self) -> None:
+        """To the guest's ring 0 (the deprivileged level when virtualized)."""
         slots = self.slots
         cs = slots[Slot.SYSENTER_CS] & 0xFFFC
         if not self.protected() or not cs:
             raise GuestFault(GP, 0)
+        level = self.view.real_level(0)
         eflags = self.machine.eflags()
-        self.machine.set_eflags(eflags & ~(VM | IF | RF))
-        self._flat(Seg.CS, cs, 0, code=True)
-        self._flat(Seg.SS, cs + 8, 0, code=False)
+        self.machine.set_eflags(eflags & ~(VM | RF | (0 if self.view.deprivileged else IF)))
+        self.view.clear_interrupt_flag()
+        self._flat(Seg.CS, cs | level, level, code=True)
+        self._flat(Seg.SS, (cs + 8) | level, level, code=False)
         slots[Slot.ESP] = slots[Slot.SYSENTER_ESP]
         slots[Slot.EIP] = slots[Slot.SYSENTER_EIP]
-        self.set_cpl(0)
+        self.set_cpl(level, 0)
         self.machine.env_changed()
 
     def sysexit(self) -> None:
         slots = self.slots
         cs = slots[Slot.SYSENTER_CS] & 0xFFFC
-        if not self.protected() or not cs or self.cpl != 0:
+        if not self.protected() or not cs or self.vcpl != 0:
             raise GuestFault(GP, 0)
         self._flat(Seg.CS, (cs + 16) | 3, 3, code=True)
         self._flat(Seg.SS, (cs + 24) | 3, 3, code=False)
         slots[Slot.ESP] = slots[Slot.ECX]
         slots[Slot.EIP] = slots[Slot.EDX]
-        self.set_cpl(3)
+        self.set_cpl(3, 3)
         self.machine.env_changed()
 
     def _flat(self, segment: int, selector: int, dpl: int, code: bool) -> None:
@@ -612,7 +685,8 @@ class Protection:
         from dbt.lift.env import ATTR_G, ATTR_S
 
         kind = 0xB if code else 0x3
-        attr = kind | ATTR_S | (dpl << 5) | ATTR_P | ATTR_DB | ATTR_G
+        guest_dpl = 0 if dpl == self.view.kernel_level else dpl
+        attr = kind | ATTR_S | (dpl << 5) | ATTR_P | ATTR_DB | ATTR_G | (guest_dpl << 16)
         self.machine.set_segment_cache(segment, selector, 0, 0xFFFFFFFF, attr)
         if segment == Seg.CS:
             self.machine.cache.forget_virtual()

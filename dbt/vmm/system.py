@@ -62,7 +62,7 @@ class SystemOps:
         self.machine = machine
         self.slots = machine.slots
         self.features_edx = FEATURES
-        self.protection = Protection(machine)
+        self.protection = Protection(machine, machine.view)
         self.tsc_offset = 0
 
     def extra_helpers(self) -> dict[str, Callable[..., Any]]:
