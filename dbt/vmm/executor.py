@@ -65,6 +65,7 @@ class Executor:
                 details={"traceback": traceback.format_exc()},
             )
         assert machine.outcome is not None
+        machine.tracer.finish(machine)
         return machine.outcome
 
     def _loop(self) -> None:
@@ -166,7 +167,7 @@ class Executor:
             vector = machine.pending_interrupt()
             if vector is not None:
                 eip = slots[Slot.EIP]
-                machine.deliver_exception(GuestFault(vector, None, TRAP), eip, eip)
+                machine.deliver_exception(GuestFault(vector, None, TRAP), eip, eip, external=True)
                 machine.interrupts_delivered += 1
         self.step_armed = bool(slots[Slot.EFLAGS] & TF)
         machine.env_changed()
@@ -178,6 +179,7 @@ class Executor:
         machine = self.machine
         if not self.emulating:  # a trap handler's own exit is counted as its trap
             machine.exits_by_reason[reason] = machine.exits_by_reason.get(reason, 0) + 1
+            machine.tracer.monitor_exit(machine, reason, machine.slots[Slot.EIP])
         if reason in HALTS:
             self._halt()
         elif reason in SHADOWS:
@@ -247,6 +249,7 @@ class Executor:
         else:
             reason = f"reflect {VECTOR_SHORT.get(fault.vector, f'vector {fault.vector}')}"
         machine.traps[(reason, mnemonic)] = machine.traps.get((reason, mnemonic), 0) + 1
+        machine.tracer.trap(machine, reason, mnemonic, address)
         if emulate:
             self.emulating = True
             try:

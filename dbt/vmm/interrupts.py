@@ -52,6 +52,8 @@ def deliver(machine: Machine, fault: GuestFault, address: int, next_address: int
     vector, error_code, software = fault.vector, fault.error_code, fault.is_software
     slots = machine.slots
     while True:
+        kind = "external" if external else "software" if software else "trap" if fault.is_trap else "fault"
+        machine.tracer.exception(machine, vector, error_code, address, kind)
         if vector == PAGE_FAULT and chain[-1].cr2 is not None:
             slots[Slot.CR2] = chain[-1].cr2
         try:

@@ -38,6 +38,7 @@ from dbt.vmm.outcome import Ending, Outcome
 from dbt.vmm.modes import Mode, make_view
 from dbt.vmm.monitor import Monitor
 from dbt.vmm.system import SystemOps
+from dbt.vmm.tracer import Tracer
 from dbt.decode import Instruction
 from dbt.lift.context import LiftContext
 from dbt.lift.shadow import OPERATIONS
@@ -59,6 +60,7 @@ class MachineConfig:
     mode: str = "bt"  # native, bt or trap (dbt.vmm.modes)
     deprivilege: str = "0/1/3"  # bt and trap: the guest kernel at real CPL 1, or 3 with "0/3"
     rules_directory: str | None = None  # translator rules (default: the repository's)
+    tracer: Tracer | None = None  # an observer of translation and execution (dbt.trace)
     serial_sink: Callable[[bytes], None] | None = None  # default: stdout
     serial_input: bytes | BinaryIO | None = None
     debugcon_sink: Callable[[bytes], None] | None = None  # port 0xE9 (default: discarded)
@@ -85,6 +87,7 @@ class Machine:
         self.cache = TranslationCache(self.config.cache_capacity_blocks)
         self.decoder = Decoder()
         self.clock = Clock(self.config.clock)
+        self.tracer = self.config.tracer or Tracer()
         self.mode = Mode.parse(self.config.mode)
         if self.config.deprivilege not in ("0/1/3", "0/3"):
             raise ValueError(f"unknown deprivileging {self.config.deprivilege!r}: 0/1/3 or 0/3")
@@ -277,13 +280,14 @@ class Machine:
             return None
         return self.platform.acknowledge_interrupt()
 
-    def deliver_exception(self, fault: GuestFault, address: int, next_address: int) -> None:
-        """Deliver an exception the instruction at ``address`` raised through
-        the guest's IDT, escalating to #DF and triple fault as the SDM's
-        exception classes say."""
+    def deliver_exception(self, fault: GuestFault, address: int, next_address: int,
+                          external: bool = False) -> None:
+        """Deliver an exception the instruction at ``address`` raised (or an
+        external interrupt) through the guest's IDT, escalating to #DF and
+        triple fault as the SDM's exception classes say."""
         from dbt.vmm.interrupts import deliver
 
-        deliver(self, fault, address, next_address)
+        deliver(self, fault, address, next_address, external)
 
     def stop_unsupported(self, what: str) -> None:
         eip = self.slots[Slot.EIP]
@@ -345,10 +349,22 @@ class Machine:
             ir=lifted.ir, instructions=lifted.instructions, python=compiled.source, info=info,
             rules=lifted.rules_fired,
         )
+        if self.tracer.wants_blocks:
+            block.function = self._observed(block, block.function)
         if insert:
             self.cache.insert(block)
+            self.tracer.translated(self, block)
         self.translate_seconds += time.perf_counter() - started
         return block
+
+    def _observed(self, block: TranslatedBlock, function: Callable[[], int]) -> Callable[[], int]:
+        tracer = self.tracer
+
+        def observed() -> int:
+            tracer.block_entered(self, block)
+            return function()
+
+        return observed
 
     @property
     def rules(self) -> RuleSet:

@@ -3,6 +3,7 @@
  */
 #include <rt/cpu.h>
 #include <rt/desc.h>
+#include <rt/pic.h>
 #include <rt/rt.h>
 
 uint64_t rt_gdt[RT_GDT_ENTRIES] __attribute__((aligned(8)));
@@ -122,4 +123,8 @@ void rt_cpu_init(void)
     for (unsigned v = 0; v < 256; v++)
         rt_idt_set_default(v, SEG_TYPE_INTGATE, v == 3 || v == 4 ? 3 : 0);
     rt_lidt(&idtr);
+
+    /* The BIOS leaves IRQ 0-7 on vectors 8-15, with the timer unmasked:
+     * an STI would soon deliver a timer tick as a "double fault". */
+    rt_pic_init();
 }

@@ -4,7 +4,10 @@
  * rt_cpu_init() loads a GDT with flat ring-0 and ring-3 code and data
  * segments and a 32-bit TSS, reloads every segment register, loads TR and
  * an IDT whose 256 gates all lead to the runtime's assembly stubs
- * (rt/trap.h).  It does not touch the PIC, paging or EFLAGS.IF.
+ * (rt/trap.h), and calls rt_pic_init() (rt/pic.h): IRQs remapped to
+ * vectors 0x20-0x2F and all masked, so that STI is safe afterwards (the
+ * BIOS leaves the timer unmasked on vector 8).  It does not touch paging
+ * or EFLAGS.IF.
  *
  * GDT layout (RT_GDT_ENTRIES entries):
  *
