@@ -101,6 +101,7 @@ class Machine:
         self.deadline = 0  # the executor services events when icount reaches it
         self.started_at = 0.0
         self.translate_seconds = 0.0
+        self.compile_seconds = 0.0  # the hot tier's LLVM compilation
         self.lift_errors: list[str] = []
         self.exits_by_reason: dict[str, int] = {}
         self.unchained = 0  # block transitions that needed a look-up
@@ -417,6 +418,11 @@ class Machine:
         return physical == block.ranges[1][0]
 
     # -- reporting -------------------------------------------------------------------------
+    def native_symbols(self) -> list[tuple[int, int, str]]:
+        """(host address, size in bytes, name) of every piece of compiled
+        guest code, for perf maps; empty while the hot tier compiled nothing."""
+        return []
+
     def registers(self) -> dict[str, int]:
         slots = self.slots
         names = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"]
