@@ -83,6 +83,9 @@ class TranslationCache:
         self.stats = CacheStats()
         self.on_page_protected: Callable[[int], None] = lambda page: None
         self.on_page_released: Callable[[int], None] = lambda page: None
+        # The hot tier drops native code with the blocks it was compiled from.
+        self.on_invalidated: Callable[[TranslatedBlock], None] = lambda block: None
+        self.on_forget_virtual: Callable[[], None] = lambda: None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -137,6 +140,7 @@ class TranslationCache:
     def forget_virtual(self) -> None:
         """EIP-to-physical mappings changed (CR3, paging on or off, CS base)."""
         self.jump_cache.clear()
+        self.on_forget_virtual()
 
     # -- invalidation ------------------------------------------------------------------
     def invalidate(self, block: TranslatedBlock) -> None:
@@ -146,6 +150,7 @@ class TranslationCache:
         block.invalidations += 1
         self.stats.invalidations += 1
         self.stats.dropped_executions += block.executions
+        self.on_invalidated(block)
         for source, exit_index in block.incoming:
             if source.links[exit_index] is block:
                 source.links[exit_index] = None

@@ -10,6 +10,7 @@ from dbt.guests import shipped_guests
 from dbt.loader.multiboot import ImageError
 from dbt.session import RunOptions, RunResult, parse_size, prepare
 from dbt.vmm.outcome import STATUS, Ending
+from dbt.vmm.tracer import Tracer
 
 USAGE_STATUS = STATUS[Ending.USAGE]
 
@@ -32,6 +33,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _address(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an address (e.g. 0x00101a40)") from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a 32-bit address")
     return value
 
 
@@ -66,12 +77,45 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="binary translation (default), trap-and-emulate, or native (no monitor)")
     parser.add_argument("--deprivilege", choices=("0/1/3", "0/3"), default="0/1/3",
                         help="bt and trap: run the guest kernel at CPL 1 (0/1/3, default) or CPL 3 (0/3)")
+    parser.add_argument("--jit", choices=("on", "off", "always"), default="on",
+                        help="the hot tier: compile hot regions (on, default), never (off), "
+                        "or every block on first use (always, for testing)")
+    parser.add_argument("--jit-threshold", type=_positive_int, metavar="N",
+                        help="executions before a block is compiled (default 200)")
     parser.add_argument("--debugcon", metavar="FILE",
                         help="write what the guest sends to port 0xE9 to FILE ('-' for stderr)")
     parser.add_argument("--on-reset", choices=("stop", "reboot"), default="stop",
                         help="when the guest resets the PC: stop (status 0, default) or reboot the kernel")
     parser.add_argument("--on-triple-fault", choices=("stop", "reset"), default="stop",
                         help="on a triple fault: stop with a report (status 6, default) or reset like a PC")
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    """The execution log (``dbt.trace``) of the commands that run one guest."""
+    from dbt.trace import DEFAULT_LIMIT_BYTES, LOG_ITEMS
+
+    parser.add_argument("--log", metavar="ITEMS",
+                        help="an execution log of these comma-separated items: " + ", ".join(LOG_ITEMS))
+    parser.add_argument("--log-file", metavar="FILE", help="write the log to FILE (default: stderr)")
+    parser.add_argument("--log-limit", type=_size, default=DEFAULT_LIMIT_BYTES, metavar="SIZE",
+                        help="stop the log at this size with a last line saying so "
+                        "(64M default; 4K, 1G)")
+
+
+def log_tracer(args: argparse.Namespace) -> Tracer | None:
+    """The tracer for ``--log``, or None when no log was asked for."""
+    if getattr(args, "log", None) is None:
+        if getattr(args, "log_file", None) is not None:
+            raise UsageError("--log-file needs --log ITEMS")
+        return None
+    from dbt.trace import LogItemError, open_log
+
+    try:
+        return open_log(args.log, args.log_file, args.log_limit)
+    except LogItemError as error:
+        raise UsageError(f"--log {args.log}: {error}") from None
+    except OSError as error:
+        raise UsageError(f"--log-file {args.log_file}: {error.strerror}") from None
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -103,6 +147,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             raise UsageError(f"--debugcon {args.debugcon}: {error.strerror}") from None
         debugcon = debugcon_file.write
     return RunOptions(
+        jit=args.jit,
+        jit_threshold=args.jit_threshold,
         mode=args.mode,
         deprivilege=args.deprivilege,
         debugcon_sink=debugcon,
@@ -115,6 +161,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         modules=modules,
         serial_input=serial_input,
         clock=args.clock,
+        tracer=log_tracer(args),
     )
 
 
@@ -141,6 +188,11 @@ def command_run(args: argparse.Namespace) -> int:
         print(screen_report(machine), file=sys.stderr)
     if args.stats:
         print(stats_report(result), file=sys.stderr)
+    if args.perf_map:
+        from dbt.perfmap import perf_map_message, write_perf_map
+
+        symbols = machine.native_symbols()
+        print(perf_map_message(write_perf_map(symbols), len(symbols)), file=sys.stderr)
     return outcome.status
 
 
@@ -204,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="print translation-cache and execution statistics at the end")
     run_parser.add_argument("--screen", action="store_true",
                             help="print the VGA text screen (memory at 0xB8000) at the end")
+    run_parser.add_argument("--perf-map", action="store_true",
+                            help="write /tmp/perf-PID.map naming the compiled guest code for perf")
+    add_log_options(run_parser)
     run_parser.set_defaults(handler=command_run)
 
     guests_parser = commands.add_parser("guests", help="list the shipped guests")
@@ -232,12 +287,21 @@ def build_parser() -> argparse.ArgumentParser:
     dump_parser = commands.add_parser("dump", help="run a guest, then show its translations",
                                       description="Run a guest, then print translated blocks stage by stage.")
     add_run_options(dump_parser)
-    dump_parser.add_argument("--pc", type=lambda t: int(t, 0), metavar="ADDR",
-                             help="the block(s) at this guest address")
-    dump_parser.add_argument("--hot", type=_positive_int, metavar="N", help="the N most executed blocks")
-    dump_parser.add_argument("--all", action="store_true", help="every block")
-    dump_parser.add_argument("--stages", default="guest,ir", metavar="LIST",
-                             help="comma-separated: guest, ir, python (default: guest,ir)")
+    add_log_options(dump_parser)
+    selection = dump_parser.add_mutually_exclusive_group()
+    selection.add_argument("--pc", type=_address, metavar="ADDR",
+                           help="the block(s) at this guest address or containing it")
+    selection.add_argument("--hot", type=_positive_int, metavar="N",
+                           help="the N hottest blocks by retired instructions (default: 5)")
+    selection.add_argument("--all", action="store_true", help="every block, by address")
+    dump_parser.add_argument("--sensitive", action="store_true",
+                             help="only blocks with a sensitive instruction (a translator rule "
+                             "fired, or would apply in trap and native modes); alone: all of them")
+    dump_parser.add_argument("--stages", default="guest,rules,ir", metavar="LIST",
+                             help="comma-separated: guest, rules, ir, python, llvm, asm "
+                             "(default: guest,rules,ir)")
+    dump_parser.add_argument("--format", choices=("text", "json"), default="text",
+                             help="text (default; colored on a terminal unless NO_COLOR is set) or json")
     dump_parser.set_defaults(handler=command_dump)
     return parser
 

@@ -127,6 +127,9 @@ def _record(insn: capstone.CsInsn) -> Instruction:
             )
     prefix = insn.prefix
     raw = bytes(insn.bytes)
+    rep, lock = _repeat_and_lock(raw)
+    if rep and prefix[2] == 0x66:
+        operands = _sixteen_bit_memory(operands)
     return Instruction(
         address=insn.address,
         size=insn.size,
@@ -136,8 +139,8 @@ def _record(insn: capstone.CsInsn) -> Instruction:
         display_mnemonic=insn.mnemonic,
         op_str=insn.op_str,
         operands=tuple(operands),
-        rep=prefix[0] if prefix[0] in (0xF2, 0xF3) else 0,
-        lock=prefix[0] == 0xF0,
+        rep=rep,
+        lock=lock,
         segment_override=_SEGMENT_PREFIXES.get(prefix[1]),
         operand_size_prefix=prefix[2] == 0x66,
         address_size=insn.addr_size,
@@ -145,6 +148,32 @@ def _record(insn: capstone.CsInsn) -> Instruction:
         modrm=insn.modrm,
         groups=frozenset(insn.groups),
     )
+
+
+def _sixteen_bit_memory(operands: list[Operand]) -> list[Operand]:
+    """With 66 and F2/F3 both present, Capstone sizes a memory operand by the
+    32-bit default although the instruction's register operands (and the
+    processor) use 16 bits; make the memory operand agree."""
+    register_sizes = {op.size for op in operands if op.kind is OperandKind.REG}
+    if register_sizes != {2}:
+        return operands
+    return [Operand(OperandKind.MEM, 2, base=op.base, index=op.index, scale=op.scale, disp=op.disp,
+                    segment=op.segment) if op.kind is OperandKind.MEM and op.size == 4 else op
+            for op in operands]
+
+
+def _repeat_and_lock(raw: bytes) -> tuple[int, bool]:
+    """The REP/REPNE prefix in effect (the last of F2/F3) and LOCK, read from
+    the bytes: Capstone drops REPNE before some opcodes (F2 A5)."""
+    rep, lock = 0, False
+    for byte in raw:
+        if byte not in _LEGACY_PREFIXES:
+            break
+        if byte in (0xF2, 0xF3):
+            rep = byte
+        elif byte == 0xF0:
+            lock = True
+    return rep, lock
 
 
 def _opcode(raw: bytes) -> bytes:

@@ -135,6 +135,7 @@ class Helper:
     reads_state: bool = False
     writes_state: bool = False
     may_fault: bool = False
+    pure: bool = False  # depends on its arguments only: removable when unused
 
 
 @dataclass(slots=True)
@@ -267,14 +268,35 @@ _INVERSE = {
 }
 
 
+# Instructions after which the state may be observed (an exit, a fault, a
+# helper): a SET before them is live.
+_OBSERVERS = frozenset({Op.LOAD, Op.STORE, Op.CALL, Op.RAISE, Op.RAISE_IF, Op.EXIT, Op.EXIT_IF,
+                        Op.EXIT_INDIRECT})
+
+
 def eliminate_dead_code(block: Block) -> int:
-    """Remove pure instructions and GETs whose results nobody uses; returns
-    how many were removed."""
-    used: set[int] = set()
-    kept: list[Inst] = []
+    """Remove SETs that a later SET of the same slot overwrites before
+    anything can observe the state, then pure instructions (and GETs and
+    pure helper calls) whose results nobody uses; returns how many went."""
+    overwritten: set[int] = set()  # slots set later with no observer in between
+    live_insts: list[Inst] = []
     removed = 0
     for inst in reversed(block.insts):
-        removable = inst.op in PURE or inst.op is Op.GET
+        if inst.op is Op.SET:
+            if inst.aux in overwritten:
+                removed += 1
+                continue
+            overwritten.add(inst.aux)
+        elif inst.op is Op.GET:
+            overwritten.discard(inst.aux)
+        elif inst.op in _OBSERVERS and not (inst.op is Op.CALL and inst.aux.pure):
+            overwritten.clear()
+        live_insts.append(inst)
+    live_insts.reverse()
+    used: set[int] = set()
+    kept: list[Inst] = []
+    for inst in reversed(live_insts):
+        removable = inst.op in PURE or inst.op is Op.GET or (inst.op is Op.CALL and inst.aux.pure)
         if removable and inst.dst is not None and inst.dst.index not in used:
             removed += 1
             continue

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from dbt.cpu.state import Slot
 
 if TYPE_CHECKING:
+    from dbt.cache import TranslatedBlock
     from dbt.session import RunResult
+    from dbt.vmm.machine import Machine
 
 
 def ending_report(result: RunResult) -> str:
@@ -32,7 +34,19 @@ def ending_report(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+TOP_BLOCKS = 10
+
+
 def stats_report(result: RunResult) -> str:
+    """What the run cost: the translation cache, the hottest blocks, monitor
+    exits and traps, and where the wall time went."""
+    sections = [_cache_section(result), _hot_tier_section(result), _time_section(result),
+                _hot_blocks_section(result)]
+    sections += [_exits_section(result.machine), _traps_section(result.machine)]
+    return "\n".join(line for section in sections for line in section)
+
+
+def _cache_section(result: RunResult) -> list[str]:
     machine = result.machine
     stats = machine.cache.stats
     seconds = result.wall_seconds
@@ -44,7 +58,6 @@ def stats_report(result: RunResult) -> str:
     lines = ["dbt statistics"]
     lines.append(f"  guest instructions   {insns:>14,}")
     lines.append(f"  wall time            {seconds:>14.3f} s   ({insns / seconds / 1e6 if seconds else 0:.2f} MIPS)")
-    lines.append(f"  translating          {machine.translate_seconds:>14.3f} s")
     lines.append(f"  blocks translated    {stats.translated:>14,}")
     lines.append(f"  blocks executed      {executions:>14,}")
     lines.append(f"  chained transitions  {chained:>14,}   ({100 * chained / transitions if transitions else 0:.2f}% of {transitions:,})")
@@ -52,12 +65,113 @@ def stats_report(result: RunResult) -> str:
     lines.append(f"  links made           {stats.links_made:>14,}")
     lines.append(f"  invalidations        {stats.invalidations:>14,}   (code writes {stats.code_writes:,})")
     lines.append(f"  flushes              {stats.flushes:>14,}")
-    if machine.exits_by_reason:
-        exits = ", ".join(f"{reason} {count:,}" for reason, count in sorted(machine.exits_by_reason.items()))
-        lines.append(f"  monitor exits        {exits}")
     if machine.lift_errors:
         lines.append(f"  lifter errors        {len(machine.lift_errors)} (first: {machine.lift_errors[0]})")
-    return "\n".join(lines)
+    return lines
+
+
+def _hot_tier_section(result: RunResult) -> list[str]:
+    """The hot tier: what ran natively and how often control stayed native
+    from one region to the next."""
+    jit = result.machine.jit
+    if jit is None:
+        return ["  hot tier             off"]
+    insns = result.machine.icount
+    transitions = jit.native_transitions
+    # Each return to Python ends a stretch of native execution; the other
+    # region-to-region transitions went through the native look-up table.
+    returns = jit.native_entries
+    native_share = 100 * transitions / (transitions + returns) if transitions + returns else 0.0
+    lines = ["  hot tier"]
+    lines.append(f"    regions compiled   {len(jit.regions):>14,}   ({jit.policy}, threshold {jit.threshold})")
+    lines.append(f"    native instructions{jit.native_insns:>14,}   ({100 * jit.native_insns / insns if insns else 0:.1f}% of the run)")
+    lines.append(f"    native transitions {transitions:>14,}   ({native_share:.2f}% stayed native; "
+                 f"{returns:,} entries from Python, {jit.native_lookups_missed:,} to code not compiled)")
+    if jit.native_seconds:
+        lines.append(f"    native speed       {jit.native_insns / jit.native_seconds / 1e6:>14,.0f} MIPS")
+    return lines
+
+
+def _time_section(result: RunResult) -> list[str]:
+    """Wall time split into translating (decode, lift, cold-tier compile),
+    compiling (the hot tier) and executing (everything else)."""
+    machine = result.machine
+    wall = result.wall_seconds
+    executing = max(wall - machine.translate_seconds - machine.compile_seconds, 0.0)
+    lines = ["  time"]
+    for label, seconds in (("translating", machine.translate_seconds),
+                           ("compiling (hot tier)", machine.compile_seconds),
+                           ("executing", executing)):
+        share = 100 * seconds / wall if wall else 0.0
+        lines.append(f"    {label:<22} {seconds:>10.3f} s  {share:>5.1f}%")
+    return lines
+
+
+def shortest_exit_insns(block: TranslatedBlock) -> int:
+    """The fewest instructions an exit of the block retires.  Exits retiring
+    none (an entry into the hot tier's native code) do not count."""
+    return min((n for n in block.exit_insns if n), default=block.insn_count)
+
+
+def leaves_early(block: TranslatedBlock) -> bool:
+    """Whether an exit retires fewer instructions than the block holds (a REP
+    iteration leaves after one), which makes ``retired`` a lower bound."""
+    return shortest_exit_insns(block) < block.insn_count
+
+
+def retired(block: TranslatedBlock) -> int:
+    """The instructions the block retired, from its execution count: each
+    execution retired the whole block, or for a block that can leave early
+    at least its shortest exit's instructions (exact for a REP loop's
+    iterations; the run's per-exit counts are not kept)."""
+    return block.executions * shortest_exit_insns(block)
+
+
+def hot_blocks(machine: Machine, count: int = TOP_BLOCKS) -> list[TranslatedBlock]:
+    """The blocks in the cache that retired the most instructions."""
+    return sorted(machine.cache.blocks(), key=lambda b: (-retired(b), b.pc))[:count]
+
+
+def _hot_blocks_section(result: RunResult) -> list[str]:
+    machine = result.machine
+    blocks = [b for b in hot_blocks(machine) if b.executions]
+    if not blocks:
+        return []
+    total = machine.icount
+    lines = [f"  top {len(blocks)} blocks by retired instructions (executions x instructions)",
+             f"    {'address':<10}  {'executions':>12}  {'insns':>5}  {'retired':>12}  {'share':>6}"]
+    bounds = False
+    for block in blocks:
+        share = 100 * retired(block) / total if total else 0.0
+        early = leaves_early(block)
+        bounds |= early
+        lines.append(f"    {block.pc:#010x}  {block.executions:>12,}  {block.insn_count:>5}  "
+                     f"{retired(block):>12,}  {share:>5.1f}%" + ("  at least" if early else ""))
+    if bounds:
+        lines.append("    (at least: the block can leave early, as a REP iteration does; counted by its shortest exit)")
+    return lines
+
+
+def _exits_section(machine: Machine) -> list[str]:
+    exits = machine.exits_by_reason
+    if not exits:
+        return []
+    lines = [f"  monitor exits        {sum(exits.values()):>14,}"]
+    width = max(19, *(len(reason) for reason in exits))  # counts under the total when they fit
+    for reason, count in sorted(exits.items(), key=lambda item: (-item[1], item[0])):
+        lines.append(f"    {reason:<{width}}  {count:>12,}")
+    return lines
+
+
+def _traps_section(machine: Machine) -> list[str]:
+    traps = machine.traps
+    if not traps:
+        return []
+    lines = [f"  traps                {sum(traps.values()):>14,}"]
+    width = max(len(reason) for reason, _ in traps)
+    for (reason, mnemonic), count in sorted(traps.items(), key=lambda item: (-item[1], item[0])):
+        lines.append(f"    {reason:<{width}}  {mnemonic:<8}  {count:>12,}")
+    return lines
 
 
 def screen_report(machine) -> str:  # type: ignore[no-untyped-def]

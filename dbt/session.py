@@ -17,6 +17,7 @@ from dbt.loader.multiboot import ImageError, Module, boot
 from dbt.vmm.executor import run
 from dbt.vmm.machine import Machine, MachineConfig
 from dbt.vmm.outcome import Outcome
+from dbt.vmm.tracer import Tracer
 
 _SIZE = re.compile(r"^(\d+)([KMG]?)(i?B?)?$", re.IGNORECASE)
 
@@ -61,6 +62,9 @@ class RunOptions:
     on_triple_fault: str = "stop"
     mode: str = "bt"
     deprivilege: str = "0/1/3"
+    jit: str = "on"
+    jit_threshold: int | None = None
+    tracer: Tracer | None = None  # an observer of the run (dbt.trace for --log)
 
 
 @dataclass
@@ -96,6 +100,9 @@ def prepare(guest: str, options: RunOptions) -> Machine:
         on_triple_fault=options.on_triple_fault,
         mode=options.mode,
         deprivilege=options.deprivilege,
+        tracer=options.tracer,
+        jit=options.jit,
+        jit_threshold=options.jit_threshold,
     )
     machine = Machine(config)
     modules = []

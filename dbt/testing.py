@@ -32,13 +32,16 @@ class SnippetResult:
 
 
 class SnippetRunner:
-    """Runs code at ``code_address`` in a flat 32-bit ring-0 machine."""
+    """Runs code at ``code_address`` in a flat 32-bit ring-0 machine, natively
+    (no monitor between the code and the CPU); ``jit`` chooses the tier
+    (``off``: the cold tier, ``always``: every block compiled)."""
 
     def __init__(self, memory_bytes: int = 4 << 20, code_address: int = 0x1000,
-                 max_insns: int = 100_000) -> None:
+                 max_insns: int = 100_000, jit: str = "off") -> None:
         self.code_address = code_address
         self.max_insns = max_insns
-        self.machine = Machine(MachineConfig(memory_bytes=memory_bytes, serial_sink=lambda d: None))
+        self.machine = Machine(MachineConfig(memory_bytes=memory_bytes, serial_sink=lambda d: None,
+                                             mode="native", jit=jit))
         self._dirty: list[tuple[int, int]] = []
 
     def run(self, code: bytes, registers: dict[str, int], eflags: int,
@@ -57,6 +60,8 @@ class SnippetRunner:
         machine.cache.flush()
         machine.mmu.flush()
         machine.decoder.forget()
+        if machine.jit is not None:
+            machine.jit.flush()
         program = code + HLT
         self._place(self.code_address, program)
         for address, data in (memory or {}).items():

@@ -15,6 +15,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--difftest-cases", type=int, default=None,
                      help="cases in the Unicorn differential campaign")
     parser.addoption("--difftest-seed", type=int, default=None, help="seed of the campaign")
+    parser.addoption("--difftest-jit", default="off", choices=("off", "always"),
+                     help="the tier dbt runs the campaign in (always: every block compiled)")
 
 
 @pytest.fixture(scope="session")

@@ -42,9 +42,11 @@ def _slot_names() -> list[str]:
     names += ["vcpl", "vif", "viopl", "vcr0", "vcr2", "vcr3", "vcr4"]
     names += ["vgdtr_base", "vgdtr_limit", "vidtr_base", "vidtr_limit"]
     names += ["vldtr_sel", "vtr_sel", "vcs_sel", "vss_sel"]
-    # Execution-loop communication with translated code.
-    names += ["budget", "exit_reason", "exit_arg", "pending_irq"]
-    names += [f"spare{i}" for i in range(16)]
+    # Execution-loop communication with compiled code: the instruction
+    # budget left, the translation flags word, and why and where it stopped.
+    names += ["budget", "flags_word", "exit_code", "exit_arg", "exit_error", "exit_index",
+              "exit_length", "native_transitions"]
+    names += [f"spare{i}" for i in range(12)]
     return names
 
 

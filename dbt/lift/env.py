@@ -28,6 +28,7 @@ PROTECTED = 1 << 6  # CR0.PE
 SINGLE_STEP = 1 << 7  # EFLAGS.TF: blocks of one instruction, each followed by #DB
 ALIGN_CHECK = 1 << 12  # CR0.AM, EFLAGS.AC and CPL 3: misaligned accesses raise #AC
 EMULATE = 1 << 13  # a trap handler's one-instruction emulation: the rules apply
+A20_OFF = 1 << 14  # the A20 gate masks address bit 20 (physical is not linear without paging)
 MODE_SHIFT = 8  # two bits: the virtualization mode (dbt.vmm.modes)
 MODE_MASK = 3 << MODE_SHIFT
 VCPL_SHIFT = 10  # two bits: the guest's virtual CPL in bt/trap modes

@@ -27,7 +27,12 @@ KIND_EFLAGS, KIND_ADD, KIND_SUB, KIND_LOGIC, KIND_INC, KIND_DEC, KIND_RESULT = r
 # Condition codes in x86 encoding order.
 CONDITIONS = ("o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g")
 
-FLAGS_COMPUTE = Helper("flags_compute", (32, 32, 32, 32), 32)
+FLAGS_COMPUTE = Helper("flags_compute", (32, 32, 32, 32), 32, pure=True)
+# One flag from the lazy state, when a block reads it before setting any:
+# (cc_op, dst, src, src2) -> 0 or 1.  Much smaller than all six for the hot
+# tier, which inlines them.
+FLAG_BITS = {"c": 0, "p": 2, "a": 4, "z": 6, "s": 7, "o": 11}
+FLAG_HELPERS = {name: Helper(f"flag_{name}", (32, 32, 32, 32), 32, pure=True) for name in FLAG_BITS}
 
 
 @dataclass(slots=True)
@@ -40,6 +45,8 @@ class CcState:
 
     kind: int | None = None
     width: int = 32
+    # Single flags read from the state while ``kind`` is unknown.
+    dynamic: dict[str, Value] = field(default_factory=dict)
     dst: Value | None = None  # result, or the materialised flag bits for KIND_EFLAGS
     src: Value | None = None
     src2: Value | None = None
@@ -51,6 +58,7 @@ class CcState:
         self._dirty = False
 
     def forget(self) -> None:
+        self.dynamic = {}
         self.kind = None
         self.dst = self.src = self.src2 = None
         self._dirty = False
@@ -59,6 +67,7 @@ class CcState:
             src2: Value | None = None, plain: bool = False) -> None:
         self.kind, self.width = kind, width
         self.dst, self.src, self.src2, self.plain = dst, src, src2, plain
+        self.dynamic = {}
         self._dirty = True
 
     def set_eflags(self, arith_bits: Value) -> None:
@@ -75,13 +84,14 @@ class CcState:
         assert self.kind is not None and self.dst is not None
         if self.kind == KIND_EFLAGS:
             return [(Slot.CC_OP, Const(CcOp.EFLAGS, 32))]
-        values = [(Slot.CC_OP, Const(cc_op_for(self.kind, self.width), 32)),
-                  (Slot.CC_DST, b.zext(self.dst, 32))]
-        if self.src is not None:
-            values.append((Slot.CC_SRC, b.zext(self.src, 32)))
-        if self.src2 is not None:
-            values.append((Slot.CC_SRC2, b.zext(self.src2, 32)))
-        return values
+        # Operands the kind does not use are written too (as 0): that makes
+        # the previous instruction's flag operands dead, so computing them
+        # (a carry read from an unknown state, say) can be dropped.
+        zero = Const(0, 32)
+        return [(Slot.CC_OP, Const(cc_op_for(self.kind, self.width), 32)),
+                (Slot.CC_DST, b.zext(self.dst, 32)),
+                (Slot.CC_SRC, zero if self.src is None else b.zext(self.src, 32)),
+                (Slot.CC_SRC2, zero if self.src2 is None else b.zext(self.src2, 32))]
 
 
 def _bit(b: Builder, value: Value, bit: int) -> Value:
@@ -201,7 +211,40 @@ def flags_function(cc_op: int) -> tuple[Block, tuple[Temp, Temp, Temp], Value]:
     return block, params, arith_flags(b, kind, dst, src, src2)
 
 
+def flag_function(cc_op: int, name: str) -> tuple[Block, tuple[Temp, Temp, Temp], Value]:
+    """An IR function (dst, src, src2) -> one flag (0 or 1, 32 bits) for one
+    ``cc_op``; the body of the ``flag_<name>`` helpers."""
+    block = Block(address=0)
+    b = Builder(block)
+    params = (b.temp(32), b.temp(32), b.temp(32))
+    if cc_op == CcOp.EFLAGS:
+        return block, params, Const(0, 32)
+    kind, size_index = divmod(cc_op, 4)
+    width = (8, 16, 32)[size_index]
+    dst, src, src2 = (_narrow(b, p, width) for p in params)
+    if kind in (KIND_INC, KIND_DEC, KIND_RESULT):
+        src2 = None
+        src = params[1]
+    return block, params, b.zext(_flag(b, kind, name, dst, src, src2), 32)
+
+
 # -- reading flags from the lifter ----------------------------------------------------
+def _dynamic_flag(ctx: LiftContext, name: str) -> Value:
+    """One flag of a lazy state this block did not set."""
+    cc = ctx.cc
+    cached = cc.dynamic.get(name)
+    if cached is None:
+        b = ctx.b
+        cc_op = ctx.get_slot(Slot.CC_OP)
+        computed = b.call(FLAG_HELPERS[name], cc_op, ctx.get_slot(Slot.CC_DST),
+                          ctx.get_slot(Slot.CC_SRC), ctx.get_slot(Slot.CC_SRC2))
+        held = _bit(b, ctx.get_slot(Slot.EFLAGS), FLAG_BITS[name])
+        is_eflags = b.eq(cc_op, Const(CcOp.EFLAGS, 32))
+        cached = b.select(is_eflags, held, b.trunc(computed, 1))  # type: ignore[arg-type]
+        cc.dynamic[name] = cached
+    return cached
+
+
 def _known(ctx: LiftContext) -> CcState:
     """Make the flags statically known, computing them from the state if need be."""
     cc = ctx.cc
@@ -222,7 +265,9 @@ def _known(ctx: LiftContext) -> CcState:
 
 def flag(ctx: LiftContext, name: str) -> Value:
     """One arithmetic flag ('c', 'p', 'a', 'z', 's', 'o') as a 1-bit value."""
-    cc = _known(ctx)
+    cc = ctx.cc
+    if cc.kind is None:
+        return _dynamic_flag(ctx, name)
     if name == "c" and cc.plain and cc.kind == KIND_SUB:
         return ctx.b.ult(cc.src2, cc.src)  # type: ignore[arg-type]
     if name == "c" and cc.plain and cc.kind == KIND_ADD:
@@ -261,7 +306,7 @@ def condition(ctx: LiftContext, code: int) -> Value:
 
 def _base_condition(ctx: LiftContext, code: int) -> Value:
     b = ctx.b
-    cc = _known(ctx)
+    cc = ctx.cc
     name = CONDITIONS[code]
     if cc.plain and cc.kind == KIND_SUB:  # compare the operands themselves
         a, s = cc.src2, cc.src

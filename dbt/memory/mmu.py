@@ -15,6 +15,7 @@ Every entry is forgotten by ``flush`` (CR3 loads keep global pages).
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from typing import Any, Callable
 
@@ -59,6 +60,9 @@ class Mmu:
         self.mmio_exact = False
         self.tlb_misses = 0
         self.tlb_flushes = 0
+        # Native copies of the TLB lists for compiled code (enable_native_tlb):
+        # [privilege] -> (read, write) arrays of uint32, TLB_INVALID when empty.
+        self.native: list[tuple[Any, Any]] | None = None
         self.loads = (self._accessors(SUPERVISOR)[0], self._accessors(USER)[0])
         self.stores = (self._accessors(SUPERVISOR)[1], self._accessors(USER)[1])
 
@@ -168,9 +172,33 @@ class Mmu:
         memory.write(physical, size_bytes, value)
 
     # -- TLB maintenance ---------------------------------------------------------------
+    def enable_native_tlb(self) -> list[tuple[Any, Any]]:
+        """Keep native uint32 copies of the TLBs from now on (for JIT code)."""
+        if self.native is None:
+            native = []
+            for privilege in (SUPERVISOR, USER):
+                pair = []
+                for tlb in (self.read_tlb[privilege], self.write_tlb[privilege]):
+                    array = (ctypes.c_uint32 * PAGE_COUNT)()
+                    ctypes.memset(array, 0xFF, ctypes.sizeof(array))
+                    for filled, page, _ in self._filled:
+                        if filled is tlb and tlb[page] >= 0:
+                            array[page] = tlb[page]
+                    pair.append(array)
+                native.append((pair[0], pair[1]))
+            self.native = native
+            self._mirror = {id(self.read_tlb[p]): native[p][0] for p in (SUPERVISOR, USER)}
+            self._mirror.update({id(self.write_tlb[p]): native[p][1] for p in (SUPERVISOR, USER)})
+        return self.native
+
+    def _set(self, tlb: list[int], page: int, offset: int) -> None:
+        tlb[page] = offset
+        if self.native is not None:
+            self._mirror[id(tlb)][page] = offset & 0xFFFFFFFF
+
     def _fill(self, tlb: list[int], linear_page: int, host_offset: int, is_global: bool) -> None:
         if tlb[linear_page] != host_offset:
-            tlb[linear_page] = host_offset
+            self._set(tlb, linear_page, host_offset)
             self._filled.append((tlb, linear_page, is_global))
             if len(self._filled) > 4 * PAGE_COUNT // 16:
                 # INVLPG and refills leave stale records behind; keep the live ones.
@@ -185,7 +213,7 @@ class Mmu:
             if keep_global and is_global:
                 kept.append((tlb, page, is_global))
             else:
-                tlb[page] = -1
+                self._set(tlb, page, -1)
         self._filled = kept
         if not keep_global:
             self._writers.clear()
@@ -194,12 +222,12 @@ class Mmu:
         """INVLPG: forget one page's translations, global or not."""
         page = (linear & 0xFFFFFFFF) >> PAGE_SHIFT
         for tlb in (*self.read_tlb, *self.write_tlb):
-            tlb[page] = -1
+            self._set(tlb, page, -1)
 
     def protect_code_page(self, physical_page: int) -> None:
         """The page now holds translated code: stores must take the slow path."""
         for privilege, linear_page in self._writers.pop(physical_page, ()):
-            self.write_tlb[privilege][linear_page] = -1
+            self._set(self.write_tlb[privilege], linear_page, -1)
 
     # -- accessors for translated code ---------------------------------------------------
     def _accessors(self, privilege: int) -> tuple[dict[int, Callable], dict[int, Callable]]:

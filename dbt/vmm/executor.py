@@ -21,6 +21,7 @@ from dbt.cache import TranslatedBlock
 from dbt.cpu.state import IF, TF, Slot
 from dbt.lift.env import EMULATE, PAGING, TranslationEnv
 from dbt.ir import TRAP
+from dbt.vmm.jit import BATCH_DELAY_INSNS, NATIVE_EXIT
 from dbt.vmm.faults import VECTOR_SHORT, BlockInterrupted, CodeWrite, GuestFault, MmioAccess
 from dbt.vmm.machine import Machine
 from dbt.vmm.outcome import Ending, Outcome
@@ -65,6 +66,8 @@ class Executor:
                 details={"traceback": traceback.format_exc()},
             )
         assert machine.outcome is not None
+        if machine.jit is not None:
+            machine.jit.fold_counters()
         machine.tracer.finish(machine)
         return machine.outcome
 
@@ -72,6 +75,8 @@ class Executor:
         machine = self.machine
         slots = machine.slots
         cache = machine.cache
+        jit = machine.jit
+        hot = jit.threshold if jit is not None else 0  # executions never equal 0
         block: TranslatedBlock | None = None
         while machine.outcome is None:
             if block is None:
@@ -87,14 +92,18 @@ class Executor:
                     block = None
                     continue
                 block = self._shortened(block, machine.deadline - icount)
-            block.executions += 1
+            executions = block.executions + 1
+            block.executions = executions
+            if executions == hot:
+                jit.hot(block)  # type: ignore[union-attr]
             try:
                 exit_index = block.function()
             except BlockInterrupted as interruption:
                 self._interrupted(block, interruption)
                 block = None
                 continue
-            machine.icount = icount + block.exit_insns[exit_index]
+            # (+=: a native entry has already counted what it ran)
+            machine.icount += block.exit_insns[exit_index]
             successor = block.links[exit_index]
             if successor is not None:
                 block = successor
@@ -103,7 +112,7 @@ class Executor:
             if target is None:
                 reason = block.exits[exit_index].reason
                 if reason is not None:
-                    self._monitor_exit(reason)
+                    self.monitor_exit(reason)
                 block = None
                 continue
             slots[Slot.EIP] = target
@@ -121,7 +130,7 @@ class Executor:
         try:
             return machine.lookup(pc)
         except GuestFault as fault:
-            self._exception(fault, pc, pc)
+            self.exception(fault, pc, pc)
             return None
 
     def _shortened(self, block: TranslatedBlock, insns: int) -> TranslatedBlock:
@@ -136,6 +145,8 @@ class Executor:
     def _set_deadline(self) -> None:
         machine = self.machine
         deadline = min(self.budget_end, self.next_check, machine.next_event())
+        if machine.jit is not None and machine.jit.queue:
+            deadline = min(deadline, machine.jit.queued_at + BATCH_DELAY_INSNS)
         if self.step_armed or (self.shadow_until > machine.icount):
             deadline = min(deadline, machine.icount + 1)
         machine.deadline = deadline
@@ -162,6 +173,8 @@ class Executor:
             slots[Slot.DR6] |= 1 << 14  # BS: the #DB is a single-step trap
             eip = slots[Slot.EIP]
             machine.deliver_exception(GuestFault(1, None, TRAP), eip, eip)
+        if machine.jit is not None and machine.jit.due():
+            machine.jit.compile_queue()
         machine.service_devices()
         if machine.outcome is None and machine.icount >= self.shadow_until:
             vector = machine.pending_interrupt()
@@ -173,10 +186,13 @@ class Executor:
         machine.env_changed()
         self._set_deadline()
 
-    def _monitor_exit(self, reason: str) -> None:
+    def monitor_exit(self, reason: str) -> None:
         """A block returned to the monitor on purpose: count it, and have the
         next instruction boundary serviced (IF, TF or a device may have changed)."""
         machine = self.machine
+        if reason == NATIVE_EXIT:
+            machine.jit.serve(self)
+            return
         if not self.emulating:  # a trap handler's own exit is counted as its trap
             machine.exits_by_reason[reason] = machine.exits_by_reason.get(reason, 0) + 1
             machine.tracer.monitor_exit(machine, reason, machine.slots[Slot.EIP])
@@ -205,29 +221,31 @@ class Executor:
 
     # -- faults ----------------------------------------------------------------------------
     def _interrupted(self, block: TranslatedBlock, interruption: BlockInterrupted) -> None:
-        machine = self.machine
         info = block.artifacts["info"]
         index = interruption.insn_index or 0
         address = info.addresses[index]
+        self.machine.icount += index
+        self.interruption(interruption, address, (address + info.lengths[index]) & 0xFFFFFFFF)
+
+    def interruption(self, interruption: BlockInterrupted, address: int, next_address: int) -> None:
+        """The instruction at ``address`` was interrupted (the count is that
+        before it): a store to code, a device access, or a guest exception."""
+        machine = self.machine
         if isinstance(interruption, CodeWrite):
-            machine.icount += index
             machine.cache.invalidate_range(interruption.physical_address, interruption.size_bytes)
             self._run_alone(address, "allow_code_writes")
             return
         if isinstance(interruption, MmioAccess):
-            machine.icount += index
             machine.time_icount = machine.icount
             self._run_alone(address, "mmio_exact")
             return
         assert isinstance(interruption, GuestFault)
-        next_address = (address + info.lengths[index]) & 0xFFFFFFFF
         if interruption.is_trap:
-            machine.icount += index + 1
+            machine.icount += 1
             machine.slots[Slot.EIP] = next_address
         else:
-            machine.icount += index
             machine.slots[Slot.EIP] = address
-        self._exception(interruption, address, next_address)
+        self.exception(interruption, address, next_address)
 
     def _trap(self, fault: GuestFault, address: int) -> bool:
         """The monitor's look at an exception of a deprivileged guest: a #GP
@@ -293,7 +311,7 @@ class Executor:
             machine.slots[Slot.EIP] = target
         reason = block.exits[exit_index].reason
         if reason is not None:
-            self._monitor_exit(reason)
+            self.monitor_exit(reason)
 
     def _lookup_alone(self, address: int, flags: int) -> TranslatedBlock:
         machine = self.machine
@@ -303,7 +321,7 @@ class Executor:
             (cs_base + address) & 0xFFFFFFFF, privilege))
         return found if found is not None else machine.translate(address, flags)
 
-    def _exception(self, fault: GuestFault, address: int, next_address: int) -> None:
+    def exception(self, fault: GuestFault, address: int, next_address: int) -> None:
         machine = self.machine
         if machine.view.deprivileged and self._trap(fault, address):
             return

@@ -61,6 +61,8 @@ class MachineConfig:
     deprivilege: str = "0/1/3"  # bt and trap: the guest kernel at real CPL 1, or 3 with "0/3"
     rules_directory: str | None = None  # translator rules (default: the repository's)
     tracer: Tracer | None = None  # an observer of translation and execution (dbt.trace)
+    jit: str = "on"  # the hot tier: off, on (hot regions) or always (every block, for testing)
+    jit_threshold: int | None = None  # executions before a block is compiled (default: dbt.vmm.jit)
     serial_sink: Callable[[bytes], None] | None = None  # default: stdout
     serial_input: bytes | BinaryIO | None = None
     debugcon_sink: Callable[[bytes], None] | None = None  # port 0xE9 (default: discarded)
@@ -121,6 +123,14 @@ class Machine:
             for p in (SUPERVISOR, USER)
         )
         self.flags = 0
+        self.jit = None
+        # A tracer that watches every block needs each to run in Python.
+        if self.config.jit != "off" and not self.tracer.wants_blocks:
+            from dbt.vmm.jit import DEFAULT_THRESHOLD, Jit
+
+            self.jit = Jit(self, self.config.jit, self.config.jit_threshold or DEFAULT_THRESHOLD)
+            self.cache.on_invalidated = self.jit.block_invalidated
+            self.cache.on_forget_virtual = self.jit.forget_virtual
         self.reset_cpu()
 
     # -- construction ---------------------------------------------------------------------
@@ -236,6 +246,7 @@ class Machine:
         self.slots[Slot.A20_MASK] = 0xFFFFFFFF if enabled else 0xFFEFFFFF
         self.mmu.flush()
         self.cache.forget_virtual()
+        self.env_changed()
 
     def _reset_requested(self) -> None:
         if self.config.on_reset == "reboot" and self.reboot is not None:
@@ -421,7 +432,7 @@ class Machine:
     def native_symbols(self) -> list[tuple[int, int, str]]:
         """(host address, size in bytes, name) of every piece of compiled
         guest code, for perf maps; empty while the hot tier compiled nothing."""
-        return []
+        return self.jit.native_symbols() if self.jit is not None else []
 
     def registers(self) -> dict[str, int]:
         slots = self.slots

@@ -1,0 +1,726 @@
+"""The hot tier: IR of a region of blocks becomes one native function through
+llvmlite.
+
+A region is a set of translated blocks that run into each other (a loop, a
+trace).  Its function keeps the guest registers and lazy-flag slots in
+allocas, which LLVM promotes to SSA values (host registers); direct exits
+to blocks of the region are branches; every other way out stores the
+registers back into the state struct and returns a code.  A small native
+dispatcher looks the next EIP up in a hash table of compiled regions and
+calls it, so control returns to Python only when the monitor has work: an
+exit it must serve, a fault, the instruction budget, a block not compiled.
+
+The lowering consumes the same IR as the cold tier; the meaning of an
+instruction is never written here.  Memory accesses do the software-TLB
+look-up inline (the MMU mirrors its TLB into native arrays) and call back
+into Python on a miss.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import llvmlite.binding as llvm
+import llvmlite.ir as lir
+
+from dbt.backend.python import CACHED_SLOTS
+from dbt.cpu.state import Slot
+from dbt.ir import Block, Const, Helper, Inst, Op, Temp, Value
+
+# What compiled code returns (and the dispatcher passes on).
+CONTINUE = 0  # look the next block up and go on (never leaves the dispatcher)
+NEED_LOOKUP = 1  # EIP is not compiled: Python takes over there
+BUDGET = 2  # the block at EIP needs more instructions than remain before the deadline
+MONITOR = 3  # a monitor exit: exit_arg = reason number, EIP = where to go on
+FAULT = 4  # the guest raised: exit_arg = vector, exit_error, exit_index = flavor
+INTERRUPTED = 5  # Python raised during a slow path or helper: the JIT holds the exception
+
+NO_ERROR_CODE = 0xFFFFFFFF
+TLB_INVALID = 0xFFFFFFFF
+TABLE_BITS = 16
+TABLE_ENTRIES = 1 << TABLE_BITS
+
+I1, I8, I16, I32, I64 = (lir.IntType(w) for w in (1, 8, 16, 32, 64))
+INT = {1: I1, 8: I8, 16: I16, 32: I32, 64: I64}
+STATE = I32.as_pointer()
+REGION_TYPE = lir.FunctionType(I32, [STATE])
+
+_names = itertools.count()
+
+
+class TableEntry(ctypes.Structure):
+    """One slot of the native look-up table: a region head by EIP and flags."""
+
+    _fields_ = [("eip", ctypes.c_uint32), ("flags", ctypes.c_uint32), ("function", ctypes.c_void_p)]
+
+
+def table_index(eip: int) -> int:
+    """The hash the dispatcher uses (keep in step with ``_dispatcher_ir``)."""
+    product = ((eip ^ (eip >> TABLE_BITS)) * 0x9E3779B1) & 0xFFFFFFFF  # 32-bit, as in native code
+    return (product >> 16) & (TABLE_ENTRIES - 1)
+
+
+class NativeTarget:
+    """LLVM, initialized once per process: the target machine, the JIT
+    engine and the dispatcher."""
+
+    _instance: NativeTarget | None = None
+
+    @classmethod
+    def get(cls) -> NativeTarget:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def __init__(self) -> None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        target = llvm.Target.from_default_triple()
+        self.machine = target.create_target_machine(opt=2, codemodel="jitdefault")
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
+        self.triple = llvm.get_process_triple()
+        module = llvm.parse_assembly(_runtime_ir(self.triple))
+        self.optimize(module)
+        self.engine.add_module(module)
+        self.engine.finalize_object()
+        self.dispatch = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)(
+            self.engine.get_function_address("dbt_dispatch"))
+        self.flags_compute = self.engine.get_function_address("dbt_flags_compute")
+
+    def optimize(self, module: llvm.ModuleRef) -> None:
+        # A fresh pass builder for every module: running one pass manager
+        # twice aborts the process with this LLVM.
+        options = llvm.create_pipeline_tuning_options(speed_level=2)
+        builder = llvm.create_pass_builder(self.machine, options)
+        builder.getModulePassManager().run(module, builder)
+
+    def assembly(self, module: llvm.ModuleRef) -> str:
+        return self.machine.emit_assembly(module)
+
+
+def _runtime_ir(triple: str) -> str:
+    """The code every region uses: the dispatcher and the flags helper."""
+    module = lir.Module(name="dbt_runtime")
+    module.triple = triple
+    _dispatcher(module)
+    flags_compute_function(module)
+    return str(module)
+
+
+def _dispatcher(module: lir.Module) -> None:
+    """dbt_dispatch(state, table): call compiled regions while they say CONTINUE."""
+    entry_type = lir.LiteralStructType([I32, I32, I8.as_pointer()])
+    function = lir.Function(module, lir.FunctionType(I32, [STATE, entry_type.as_pointer()]), "dbt_dispatch")
+    state, table = function.args
+    entry = function.append_basic_block("entry")
+    loop = function.append_basic_block("loop")
+    found = function.append_basic_block("found")
+    missing = function.append_basic_block("missing")
+    again = function.append_basic_block("again")
+    done = function.append_basic_block("done")
+    b = lir.IRBuilder(entry)
+    flags = b.load(b.gep(state, [lir.Constant(I32, Slot.FLAGS_WORD)]))
+    b.branch(loop)
+    b.position_at_end(loop)
+    eip = b.load(b.gep(state, [lir.Constant(I32, Slot.EIP)]))
+    mixed = b.xor(eip, b.lshr(eip, lir.Constant(I32, TABLE_BITS)))
+    index = b.and_(b.lshr(b.mul(mixed, lir.Constant(I32, 0x9E3779B1)), lir.Constant(I32, 16)),
+                   lir.Constant(I32, TABLE_ENTRIES - 1))
+    slot = b.gep(table, [index])
+    slot_eip = b.load(b.gep(slot, [lir.Constant(I32, 0), lir.Constant(I32, 0)]))
+    slot_flags = b.load(b.gep(slot, [lir.Constant(I32, 0), lir.Constant(I32, 1)]))
+    target = b.load(b.gep(slot, [lir.Constant(I32, 0), lir.Constant(I32, 2)]))
+    hit = b.and_(b.and_(b.icmp_unsigned("==", slot_eip, eip), b.icmp_unsigned("==", slot_flags, flags)),
+                 b.icmp_unsigned("!=", target, lir.Constant(I8.as_pointer(), None)))
+    b.cbranch(hit, found, missing)
+    b.position_at_end(found)
+    counter = b.gep(state, [lir.Constant(I32, Slot.NATIVE_TRANSITIONS)])
+    b.store(b.add(b.load(counter), lir.Constant(I32, 1)), counter)
+    code = b.call(b.bitcast(target, REGION_TYPE.as_pointer()), [state])
+    b.cbranch(b.icmp_unsigned("==", code, lir.Constant(I32, CONTINUE)), again, done)
+    b.position_at_end(again)
+    b.branch(loop)
+    b.position_at_end(done)
+    b.ret(code)
+    b.position_at_end(missing)
+    b.ret(lir.Constant(I32, NEED_LOOKUP))
+
+
+@dataclass
+class RegionBlock:
+    """What the region compiler needs of one translated block."""
+
+    pc: int
+    ir: Block
+    insn_count: int
+    lengths: list[int]  # of each instruction, for trap return addresses
+    addresses: list[int]
+    counter: int = -1  # index of its execution counter (-1: none)
+
+
+@dataclass
+class Bindings:
+    """Host addresses compiled code is bound to: guest RAM, the native TLBs,
+    and the callbacks into Python."""
+
+    ram: int
+    read_tlb: int
+    write_tlb: int
+    slow_load: int  # i64 (i32 address, i32 size) -> value, or bit 63 on an interruption
+    slow_store: int  # i32 (i32 address, i32 size, i32 value) -> 0, or 1 on an interruption
+    helper: int  # i64 (i32 helper, i64 x 4 args) -> result
+    helper_ids: dict[str, int]
+    reasons: dict[str, int]  # monitor exit reason -> number
+    ram_size: int = 0
+    code_pages: int = 0  # one byte per RAM page: nonzero when it holds translated code
+    counters: int = 0  # uint64 per compiled block: executions in native code
+
+
+@dataclass
+class CompiledRegion:
+    name: str
+    head: int
+    blocks: list[int]
+    address: int = 0
+    module: Any = None
+    live: bool = True
+    target: Any = None
+    _text: tuple[str, str] | None = None
+
+    def _texts(self) -> tuple[str, str]:
+        """The optimized LLVM IR and host assembly of this region's function,
+        made on first request (assembly needs another code generation)."""
+        if self._text is None:
+            if self.module is None or not self.live:
+                return "", ""
+            llvm_ir = _function_text(str(self.module), self.name)
+            assembly = _function_text(self.target.assembly(self.module), self.name, assembly=True)
+            self._text = (llvm_ir, assembly)
+        return self._text
+
+    @property
+    def llvm_ir(self) -> str:
+        return self._texts()[0]
+
+    @property
+    def assembly(self) -> str:
+        return self._texts()[1]
+
+    @property
+    def size(self) -> int:
+        return _assembly_size(self.assembly)
+
+
+class RegionCompiler:
+    """Lowers the blocks of one region into one LLVM function."""
+
+    def __init__(self, module: lir.Module, bindings: Bindings, inline_functions: dict[str, lir.Function],
+                 region: list[RegionBlock], name: str, identity_mapped: bool = False) -> None:
+        self.module = module
+        self.bind = bindings
+        # Paging off and A20 on: a linear address is the physical one, so RAM
+        # is reached by a bounds check instead of a TLB look-up.
+        self.identity = identity_mapped
+        self.inline_functions = inline_functions
+        self.region = {block.pc: block for block in region}
+        self.head = region[0].pc
+        self.function = lir.Function(module, REGION_TYPE, name)
+        self.function.linkage = "external"
+        self.state = self.function.args[0]
+        self.entry = self.function.append_basic_block("entry")
+        self.b = lir.IRBuilder(self.entry)
+        self.slots: dict[int, lir.AllocaInstr] = {}
+        for slot in sorted(CACHED_SLOTS | {Slot.BUDGET}):
+            self.slots[slot] = self.b.alloca(I32, name=f"s{slot}")
+        for slot, variable in self.slots.items():
+            self.b.store(self.b.load(self._state_slot(slot)), variable)
+        self.labels = {pc: self.function.append_basic_block(f"b_{pc:08x}") for pc in self.region}
+        # Every block of the region is an entry: the dispatcher finds any of
+        # them in its table and the function starts where EIP says.
+        unknown = self.function.append_basic_block("not_here")
+        switch = self.b.switch(self.b.load(self._state_slot(Slot.EIP)), unknown)
+        for pc, label in self.labels.items():
+            switch.add_case(lir.Constant(I32, pc), label)
+        self.b.position_at_end(unknown)
+        self.b.ret(lir.Constant(I32, NEED_LOOKUP))
+        # Every way out goes through one of two shared blocks (small code):
+        # "leave" stores the cached registers, "leave_kept" does not (a
+        # helper changed the state struct itself).
+        self._exits = {kept: self._exit_block(kept) for kept in (False, True)}
+        self.values: dict[int, Any] = {}
+        self.current: RegionBlock | None = None
+        self.insn_index = 0
+        self.insn_address = 0
+
+    # -- helpers ------------------------------------------------------------------------
+    def _state_slot(self, slot: int) -> Any:
+        return self.b.gep(self.state, [lir.Constant(I32, int(slot))])
+
+    def _const(self, value: int, width: int) -> lir.Constant:
+        return lir.Constant(INT[width], value)
+
+    def _ptr(self, address: int, pointee: lir.Type) -> Any:
+        return lir.Constant(I64, address).inttoptr(pointee.as_pointer())
+
+    def _callee(self, address: int, signature: lir.FunctionType) -> Any:
+        """A callable pointer to a host function (a Python callback)."""
+        return self.b.inttoptr(lir.Constant(I64, address), signature.as_pointer())
+
+    def value(self, v: Value) -> Any:
+        if isinstance(v, Const):
+            return self._const(v.value, v.width)
+        return self.values[v.index]
+
+    def _spill(self, slots: set[int] | None = None) -> None:
+        """Store the cached slots (or some of them) into the state struct."""
+        for slot, variable in self.slots.items():
+            if slots is None or slot in slots:
+                self.b.store(self.b.load(variable), self._state_slot(slot))
+
+    def _reload(self) -> None:
+        for slot, variable in self.slots.items():
+            if slot != Slot.BUDGET:
+                self.b.store(self.b.load(self._state_slot(slot)), variable)
+
+    _EXIT_FIELDS = ("code", "eip", "exit_arg", "exit_error", "exit_index", "exit_length")
+
+    def _exit_block(self, kept: bool) -> tuple[lir.Block, dict[str, Any]]:
+        block = self.function.append_basic_block("leave_kept" if kept else "leave")
+        here = self.b.block
+        self.b.position_at_end(block)
+        phis = {name: self.b.phi(I32, name=name) for name in self._EXIT_FIELDS}
+        if kept:
+            budget = self.slots[Slot.BUDGET]
+            self.b.store(self.b.load(budget), self._state_slot(Slot.BUDGET))
+        else:
+            self._spill()
+        self.b.store(phis["eip"], self._state_slot(Slot.EIP))
+        for name in self._EXIT_FIELDS[2:]:
+            self.b.store(phis[name], self._state_slot(Slot[name.upper()]))
+        self.b.store(phis["code"], self._state_slot(Slot.EXIT_CODE))
+        self.b.ret(phis["code"])
+        self.b.position_at_end(here)
+        return block, phis
+
+    def _leave(self, code: int, eip: Any, kept: bool = False, **extra: Any) -> None:
+        """Leave the region: store the registers (unless ``kept``), set EIP
+        and the exit slots, return ``code``."""
+        block, phis = self._exits[kept]
+        values = {"code": lir.Constant(I32, code), "eip": eip}
+        for name in self._EXIT_FIELDS[2:]:
+            values[name] = extra.get(name, lir.Constant(I32, 0))
+        here = self.b.block
+        for name, phi in phis.items():
+            phi.add_incoming(values[name], here)
+        self.b.branch(block)
+
+    def _side_exit(self, condition: Any, emit: Callable[[], None], name: str) -> None:
+        """If ``condition``: run ``emit`` (which ends its block); else go on."""
+        leave = self.function.append_basic_block(name)
+        stay = self.function.append_basic_block(name + "_ok")
+        self.b.cbranch(condition, leave, stay)
+        self.b.position_at_end(leave)
+        emit()
+        self.b.position_at_end(stay)
+
+    def _refund(self, completed: bool = False) -> None:
+        """The block's entry charged all its instructions; leaving it at
+        instruction i retires only i of them (i + 1 if it ``completed``)."""
+        block = self.current
+        assert block is not None
+        budget = self.slots[Slot.BUDGET]
+        unretired = block.insn_count - self.insn_index - (1 if completed else 0)
+        if unretired:
+            self.b.store(self.b.add(self.b.load(budget), lir.Constant(I32, unretired)), budget)
+
+    # -- the region ---------------------------------------------------------------------------
+    def compile(self) -> lir.Function:
+        for pc, block in self.region.items():
+            self.current = block
+            self.b.position_at_end(self.labels[pc])
+            budget = self.slots[Slot.BUDGET]
+            remaining = self.b.load(budget)
+            short = self.b.icmp_signed("<", remaining, lir.Constant(I32, block.insn_count))
+            self._side_exit(short, lambda pc=pc: self._leave(BUDGET, lir.Constant(I32, pc)), f"budget_{pc:08x}")
+            self.b.store(self.b.sub(remaining, lir.Constant(I32, block.insn_count)), budget)
+            if block.counter >= 0 and self.bind.counters:
+                counter = self.b.gep(self._ptr(self.bind.counters, I64), [lir.Constant(I64, block.counter)])
+                self.b.store(self.b.add(self.b.load(counter), lir.Constant(I64, 1)), counter)
+            self.values = {}
+            for inst in block.ir.insts:
+                if not self.lower(inst):
+                    break
+            if not self.b.block.is_terminated:
+                self.b.unreachable()
+        return self.function
+
+    def lower(self, inst: Inst) -> bool:
+        op, args, b = inst.op, inst.args, self.b
+        if op is Op.INSN:
+            self.insn_address, self.insn_index, _ = inst.aux
+            return True
+        if op is Op.GET:
+            slot = inst.aux
+            pointer = self.slots.get(slot) or self._state_slot(slot)
+            self.values[inst.dst.index] = b.load(pointer)  # type: ignore[union-attr]
+            return True
+        if op is Op.SET:
+            slot = inst.aux
+            pointer = self.slots.get(slot) or self._state_slot(slot)
+            b.store(self.value(args[0]), pointer)
+            return True
+        if op is Op.LOAD:
+            self.values[inst.dst.index] = self._load(inst.aux, self.value(args[0]))  # type: ignore[union-attr]
+            return True
+        if op is Op.STORE:
+            self._store(inst.aux, self.value(args[0]), self.value(args[1]))
+            return True
+        if op is Op.CALL:
+            self._call(inst)
+            return True
+        if op is Op.RAISE:
+            self._raise(inst.aux)
+            return False
+        if op is Op.RAISE_IF:
+            self._side_exit(self.value(args[0]), lambda: self._raise(inst.aux), f"raise_{self.insn_address:08x}")
+            return True
+        if op is Op.EXIT:
+            self._exit(inst.aux)
+            return False
+        if op is Op.EXIT_IF:
+            self._side_exit(self.value(args[0]), lambda: self._exit(inst.aux), f"exit_{self.insn_address:08x}")
+            return True
+        if op is Op.EXIT_INDIRECT:
+            reason = inst.aux
+            self._refund(completed=True)
+            if reason is None:
+                self._leave(CONTINUE, self.value(args[0]))
+            else:
+                self._leave(MONITOR, self.value(args[0]), exit_arg=lir.Constant(I32, self.bind.reasons[reason]))
+            return False
+        assert inst.dst is not None
+        self.values[inst.dst.index] = self._pure(inst)
+        return True
+
+    def _exit(self, target: int) -> None:
+        self._refund(completed=True)
+        if target in self.labels:
+            self.b.branch(self.labels[target])
+        else:
+            self._leave(CONTINUE, lir.Constant(I32, target))
+
+    def _raise(self, aux: tuple[int, int | None, int]) -> None:
+        vector, error_code, flavor = aux
+        self._refund()
+        self._leave(
+            FAULT, lir.Constant(I32, self.insn_address),
+            exit_arg=lir.Constant(I32, vector),
+            exit_error=lir.Constant(I32, NO_ERROR_CODE if error_code is None else error_code),
+            exit_index=lir.Constant(I32, flavor),
+            exit_length=lir.Constant(I32, self.current.lengths[self.insn_index]),  # type: ignore[union-attr]
+        )
+
+    def _interrupted(self) -> None:
+        self._refund()
+        self._leave(INTERRUPTED, lir.Constant(I32, self.insn_address),
+                    exit_length=lir.Constant(I32, self.current.lengths[self.insn_index]))  # type: ignore[union-attr]
+
+    # -- pure operations ----------------------------------------------------------------------
+    def _pure(self, inst: Inst) -> Any:
+        b, op = self.b, inst.op
+        a = [self.value(x) for x in inst.args]
+        binary = {Op.ADD: b.add, Op.SUB: b.sub, Op.MUL: b.mul, Op.AND: b.and_, Op.OR: b.or_,
+                  Op.XOR: b.xor, Op.SHL: b.shl, Op.LSHR: b.lshr, Op.ASHR: b.ashr, Op.UDIV: b.udiv,
+                  Op.UREM: b.urem, Op.SDIV: b.sdiv, Op.SREM: b.srem}
+        if op in binary:
+            return binary[op](a[0], a[1])
+        width = inst.args[-1].width if op is Op.SELECT else inst.args[0].width
+        if op is Op.NOT:
+            return b.xor(a[0], self._const((1 << width) - 1, width))
+        if op is Op.NEG:
+            return b.sub(self._const(0, width), a[0])
+        if op is Op.CTPOP:
+            return b.ctpop(a[0])
+        if op is Op.CTTZ:
+            return b.cttz(a[0], lir.Constant(I1, 0))
+        if op is Op.CTLZ:
+            return b.ctlz(a[0], lir.Constant(I1, 0))
+        if op is Op.ZEXT:
+            return b.zext(a[0], INT[inst.aux])
+        if op is Op.SEXT:
+            return b.sext(a[0], INT[inst.aux])
+        if op is Op.TRUNC:
+            return b.trunc(a[0], INT[inst.aux])
+        if op is Op.SELECT:
+            return b.select(a[0], a[1], a[2])
+        if op in (Op.EQ, Op.NE, Op.ULT, Op.ULE):
+            return b.icmp_unsigned({Op.EQ: "==", Op.NE: "!=", Op.ULT: "<", Op.ULE: "<="}[op], a[0], a[1])
+        if op in (Op.SLT, Op.SLE):
+            return b.icmp_signed("<" if op is Op.SLT else "<=", a[0], a[1])
+        raise AssertionError(f"no LLVM lowering for {op}")
+
+    # -- memory ------------------------------------------------------------------------------------
+    def _tlb_offset(self, table: int, address: Any) -> Any:
+        b = self.b
+        page = b.lshr(address, lir.Constant(I32, 12))
+        entry = b.gep(self._ptr(table, I32), [b.zext(page, I64)])
+        return b.load(entry)
+
+    def _fast_path(self, table: int, address: Any, size: int) -> tuple[Any, Any]:
+        """(hit condition, host pointer as i8*) for an access of ``size`` bytes."""
+        b = self.b
+        if self.identity:
+            in_ram = b.icmp_unsigned("<=", address, lir.Constant(I32, self.bind.ram_size - size))
+            if table == self.bind.write_tlb:
+                # Stores to pages with translated code take the slow path.
+                page = b.zext(b.lshr(address, lir.Constant(I32, 12)), I64)
+                page_index = b.select(in_ram, page, lir.Constant(I64, 0))
+                flag = b.load(b.gep(self._ptr(self.bind.code_pages, I8), [page_index]))
+                in_ram = b.and_(in_ram, b.icmp_unsigned("==", flag, lir.Constant(I8, 0)))
+            pointer = b.gep(self._ptr(self.bind.ram, I8), [b.zext(address, I64)])
+            return in_ram, pointer
+        offset = self._tlb_offset(table, address)
+        within = b.and_(address, lir.Constant(I32, 0xFFF))
+        valid = b.icmp_unsigned("!=", offset, lir.Constant(I32, TLB_INVALID))
+        fits = b.icmp_unsigned("<=", within, lir.Constant(I32, 0x1000 - size))
+        host = b.add(b.zext(offset, I64), b.zext(within, I64))
+        pointer = b.gep(self._ptr(self.bind.ram, I8), [host])
+        return b.and_(valid, fits), pointer
+
+    def _load(self, width: int, address: Any) -> Any:
+        b = self.b
+        size = width // 8
+        hit, pointer = self._fast_path(self.bind.read_tlb, address, size)
+        fast = self.function.append_basic_block("ld_fast")
+        slow = self.function.append_basic_block("ld_slow")
+        done = self.function.append_basic_block("ld_done")
+        b.cbranch(hit, fast, slow)
+        b.position_at_end(fast)
+        fast_value = b.load(b.bitcast(pointer, INT[width].as_pointer()), align=1)
+        b.branch(done)
+        b.position_at_end(slow)
+        callback = lir.FunctionType(I64, [I32, I32])
+        raw = b.call(self._callee(self.bind.slow_load, callback), [address, lir.Constant(I32, size)])
+        failed = b.icmp_signed("<", raw, lir.Constant(I64, 0))
+        self._side_exit(failed, self._interrupted, "ld_interrupted")
+        slow_value = b.trunc(raw, INT[width])
+        slow_end = b.block
+        b.branch(done)
+        b.position_at_end(done)
+        phi = b.phi(INT[width])
+        phi.add_incoming(fast_value, fast)
+        phi.add_incoming(slow_value, slow_end)
+        return phi
+
+    def _store(self, width: int, address: Any, value: Any) -> None:
+        b = self.b
+        size = width // 8
+        hit, pointer = self._fast_path(self.bind.write_tlb, address, size)
+        fast = self.function.append_basic_block("st_fast")
+        slow = self.function.append_basic_block("st_slow")
+        done = self.function.append_basic_block("st_done")
+        b.cbranch(hit, fast, slow)
+        b.position_at_end(fast)
+        b.store(value, b.bitcast(pointer, INT[width].as_pointer()), align=1)
+        b.branch(done)
+        b.position_at_end(slow)
+        callback = lir.FunctionType(I32, [I32, I32, I32])
+        wide = b.zext(value, I32) if width < 32 else value
+        status = b.call(self._callee(self.bind.slow_store, callback), [address, lir.Constant(I32, size), wide])
+        self._side_exit(b.icmp_unsigned("!=", status, lir.Constant(I32, 0)), self._interrupted, "st_interrupted")
+        b.branch(done)
+        b.position_at_end(done)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _call(self, inst: Inst) -> None:
+        b = self.b
+        helper: Helper = inst.aux
+        args = [self.value(x) for x in inst.args]
+        inline = self.inline_functions.get(helper.name)
+        if inline is not None:
+            # The flag helpers are inlined: where the region knows which
+            # operation set the flags (a loop's back edge) LLVM folds the switch.
+            self.values[inst.dst.index] = b.call(inline, args)  # type: ignore[union-attr]
+            return
+        if helper.reads_state or helper.writes_state:
+            self._spill()
+        wide = [b.zext(a, I64) if a.type.width < 64 else a for a in args]
+        wide += [lir.Constant(I64, 0)] * (4 - len(wide))
+        callback = lir.FunctionType(I64, [I32, I64, I64, I64, I64])
+        exit_code = self._state_slot(Slot.EXIT_CODE)
+        b.store(lir.Constant(I32, 0), exit_code)
+        result = b.call(self._callee(self.bind.helper, callback),
+                        [lir.Constant(I32, self.bind.helper_ids[helper.name]), *wide])
+        failed = b.icmp_unsigned("!=", b.load(exit_code), lir.Constant(I32, 0))
+        if helper.writes_state:
+            self._side_exit(failed, self._interrupted_after_spill, "call_interrupted")
+            self._reload()
+        else:
+            self._side_exit(failed, self._interrupted, "call_interrupted")
+        if inst.dst is not None:
+            self.values[inst.dst.index] = b.trunc(result, INT[inst.dst.width]) if inst.dst.width < 64 else result
+
+    def _interrupted_after_spill(self) -> None:
+        # The helper may have changed the state; the block's handler in the
+        # cold tier would restore the committed registers, which the spill
+        # before the call stored: leave them as they are.
+        self._refund()
+        self._leave(INTERRUPTED, lir.Constant(I32, self.insn_address), kept=True,
+                    exit_length=lir.Constant(I32, self.current.lengths[self.insn_index]))  # type: ignore[union-attr]
+
+
+def lower_ir_function(module: lir.Module, block: Block, params: tuple[Temp, ...], result: Value,
+                      name: str) -> lir.Function:
+    """An IR function with no state access (the flags helper's bodies) in LLVM."""
+    function = lir.Function(module, lir.FunctionType(I32, [I32] * len(params)), name)
+    function.linkage = "internal"
+    builder = lir.IRBuilder(function.append_basic_block("entry"))
+    fake = RegionCompiler.__new__(RegionCompiler)
+    fake.b = builder
+    fake.values = {p.index: arg for p, arg in zip(params, function.args)}
+    for inst in block.insts:
+        fake.values[inst.dst.index] = RegionCompiler._pure(fake, inst)  # type: ignore[arg-type, union-attr]
+    value = RegionCompiler.value(fake, result)  # type: ignore[arg-type]
+    builder.ret(value)
+    return function
+
+
+def flags_compute_function(module: lir.Module, inline: bool = False, flag: str | None = None) -> lir.Function:
+    """flags_compute(cc_op, dst, src, src2) (or flag_<flag>) in LLVM: a
+    switch over the per-kind bodies that ``dbt.lift.flags`` defines."""
+    from dbt.cpu.state import CcOp
+    from dbt.lift.flags import flag_function, flags_function
+
+    base = "flags_compute" if flag is None else f"flag_{flag}"
+    name = f"dbt_inline_{base}" if inline else f"dbt_{base}"
+    function = lir.Function(module, lir.FunctionType(I32, [I32, I32, I32, I32]), name)
+    if inline:
+        function.linkage = "internal"
+        function.attributes.add("alwaysinline")
+    cc_op, dst, src, src2 = function.args
+    entry = function.append_basic_block("entry")
+    otherwise = function.append_basic_block("unknown")
+    builder = lir.IRBuilder(entry)
+    switch = builder.switch(cc_op, otherwise)
+    builder.position_at_end(otherwise)
+    builder.ret(lir.Constant(I32, 0))
+    for op in CcOp:
+        if flag is None:
+            block, params, result = flags_function(op.value)
+        else:
+            block, params, result = flag_function(op.value, flag)
+        body = lower_ir_function(module, block, params, result, f"{name}_{op.name.lower()}")
+        case = function.append_basic_block(f"case_{op.name.lower()}")
+        switch.add_case(lir.Constant(I32, op.value), case)
+        builder.position_at_end(case)
+        builder.ret(builder.call(body, [dst, src, src2]))
+    return function
+
+
+def compile_module(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]],
+                   identity_mapped: bool = False) -> list[CompiledRegion]:
+    """Compile regions (each a list of blocks, head first) into one module."""
+    module = lir.Module(name=f"dbt_regions_{next(_names)}")
+    module.triple = target.triple
+    # The flag helpers' bodies are the same in every module: rendered once,
+    # their text is appended; here they are only declared.
+    inline = {name: lir.Function(module, lir.FunctionType(I32, [I32] * 4), f"dbt_inline_{name}")
+              for name in INLINE_HELPERS}
+    compiled = []
+    started = time.perf_counter()
+    for region in regions:
+        name = f"guest_0x{region[0].pc:08x}_{next(_names)}"
+        RegionCompiler(module, bindings, inline, region, name, identity_mapped).compile()
+        compiled.append(CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target))
+    used = {name for name, function in inline.items() if _is_called(module, function)}
+    text = _merge_declarations("\n".join(
+        line for line in str(module).splitlines()
+        if not (line.startswith("declare") and "dbt_inline_" in line))
+        + "".join(_inline_text(target.triple, name) for name in sorted(used)))
+    built = time.perf_counter()
+    parsed = llvm.parse_assembly(text)
+    target.optimize(parsed)
+    optimized = time.perf_counter()
+    target.engine.add_module(parsed)
+    target.engine.finalize_object()
+    done = time.perf_counter()
+    COMPILE_TIMES["build"] += built - started
+    COMPILE_TIMES["optimize"] += optimized - built
+    COMPILE_TIMES["codegen"] += done - optimized
+    for region in compiled:
+        region.address = target.engine.get_function_address(region.name)
+        region.module = parsed
+    return compiled
+
+
+COMPILE_TIMES = {"build": 0.0, "optimize": 0.0, "codegen": 0.0}
+
+
+def _merge_declarations(text: str) -> str:
+    """Keep one ``declare`` of each function (intrinsics both parts use)."""
+    seen: set[str] = set()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("declare"):
+            name = line.split("@", 1)[1].split("(", 1)[0]
+            if name in seen:
+                continue
+            seen.add(name)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+INLINE_HELPERS = ("flags_compute", "flag_c", "flag_p", "flag_a", "flag_z", "flag_s", "flag_o")
+
+
+def _is_called(module: lir.Module, function: lir.Function) -> bool:
+    for candidate in module.functions:
+        for block in candidate.blocks:
+            for instruction in block.instructions:
+                if isinstance(instruction, lir.CallInstr) and instruction.callee is function:
+                    return True
+    return False
+
+
+@functools.lru_cache(maxsize=16)
+def _inline_text(triple: str, name: str) -> str:
+    """The LLVM text of one inlinable flag helper (and its per-kind bodies)."""
+    module = lir.Module(name="flags")
+    module.triple = triple
+    flags_compute_function(module, inline=True, flag=None if name == "flags_compute" else name[-1])
+    text = str(module)
+    return "\n" + "\n".join(line for line in text.splitlines()
+                             if not line.startswith(("; ModuleID", "target triple", "target datalayout", "source_filename")))
+
+
+def _function_text(text: str, name: str, assembly: bool = False) -> str:
+    """One function's part of a module's LLVM IR or assembly listing."""
+    lines = text.splitlines()
+    start = None
+    for index, line in enumerate(lines):
+        if (assembly and line.startswith(f"{name}:")) or (not assembly and line.startswith("define") and f"@{name}(" in line):
+            start = index
+            break
+    if start is None:
+        return ""
+    end = start + 1
+    while end < len(lines):
+        line = lines[end]
+        if assembly and (line.startswith(".Lfunc_end") or line.strip().startswith(".size")):
+            break
+        if not assembly and line.startswith("}"):
+            end += 1
+            break
+        end += 1
+    return "\n".join(lines[start:end])
+
+
+def _assembly_size(assembly: str) -> int:
+    """A size estimate for perf maps: instructions in the listing, 4 bytes each."""
+    return 4 * sum(1 for line in assembly.splitlines() if line.startswith("\t") and not line.startswith("\t."))
+

@@ -1,0 +1,377 @@
+"""The hot tier's manager: which blocks get compiled, when, and how control
+moves between Python and native code.
+
+Blocks count their executions; a block that reaches the threshold becomes
+the head of a region: it and the hot blocks its direct exits lead to
+(within one page when paging is on), compiled together into one native
+function.  Regions wait in a queue and are compiled in batches, several per
+LLVM module.  A compiled head's Python function is replaced by an entry
+into the native dispatcher, which runs region after region until the
+monitor has work; what the native code returns is then served here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from typing import TYPE_CHECKING, Any
+
+from dbt.backend.llvm import (
+    BUDGET, FAULT, INTERRUPTED, MONITOR, NEED_LOOKUP, NO_ERROR_CODE, TABLE_ENTRIES, Bindings,
+    CompiledRegion, NativeTarget, RegionBlock, TableEntry, compile_module, table_index,
+)
+from dbt.backend.python import Exit
+from dbt.cpu.state import Slot
+from dbt.ir import Op
+from dbt.lift.env import A20_OFF, PAGING
+from dbt.vmm.faults import BlockInterrupted, GuestFault
+
+if TYPE_CHECKING:
+    from dbt.cache import TranslatedBlock
+    from dbt.vmm.machine import Machine
+
+SLOW_LOAD = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint32, ctypes.c_uint32)
+SLOW_STORE = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
+HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64,
+                          ctypes.c_uint64, ctypes.c_uint64)
+
+# Executions before a block is compiled.  Measured on the compute guest
+# (make bench): lower thresholds compile lukewarm code (compile time grows
+# faster than the run shrinks), higher ones leave hot loops longer in Python.
+DEFAULT_THRESHOLD = 200
+BATCH_REGIONS = 8  # compile once this many regions wait...
+BATCH_DELAY_INSNS = 20_000  # ...or once the oldest waited this many instructions
+MAX_REGION_BLOCKS = 48
+COUNTERS = 1 << 16  # execution counters for compiled blocks
+NATIVE_EXIT = "native"  # the exit reason a head block's native entry returns
+
+
+class Jit:
+    def __init__(self, machine: Machine, policy: str = "on", threshold: int = DEFAULT_THRESHOLD) -> None:
+        if policy not in ("on", "always"):
+            raise ValueError(f"unknown JIT policy {policy!r}")
+        self.machine = machine
+        self.policy = policy
+        self.threshold = 1 if policy == "always" else threshold
+        self.target = NativeTarget.get()
+        self.slots = machine.slots
+        self.state_address = ctypes.addressof(machine.state)
+        self.table = (TableEntry * TABLE_ENTRIES)()
+        self.installed: set[int] = set()  # table indices in use
+        self.native_tlb = machine.mmu.enable_native_tlb()
+        self.pending: BaseException | None = None  # raised inside a callback
+        self._callbacks = (SLOW_LOAD(self._slow_load), SLOW_STORE(self._slow_store), HELPER(self._helper))
+        self.helper_list = sorted(machine.helpers)
+        self.helper_functions = [machine.helpers[name] for name in self.helper_list]
+        self.helper_arity: dict[int, int] = {}
+        self.reasons: dict[str, int] = {}
+        self.reason_names: list[str] = []
+        self.queue: list[TranslatedBlock] = []
+        self.queued_at = 0
+        self.regions: list[CompiledRegion] = []
+        self.region_of_head: dict[int, CompiledRegion] = {}  # id(head block) -> region
+        self.compile_seconds = 0.0
+        self.native_entries = 0
+        self.native_transitions = 0
+        self.native_lookups_missed = 0
+        self.native_insns = 0  # instructions retired in compiled code
+        self.native_seconds = 0.0
+        # Executions of compiled blocks in native code, one counter each,
+        # added to the blocks' own counts by ``fold_counters``.
+        self.counters = (ctypes.c_uint64 * COUNTERS)()
+        self.counted: list[TranslatedBlock | None] = []
+        self.entry_icount = 0
+        self.entry_budget = 0
+
+    # -- bindings ------------------------------------------------------------------------
+    def bindings(self, privilege: int) -> Bindings:
+        read_tlb, write_tlb = self.native_tlb[privilege]
+        slow_load, slow_store, helper = self._callbacks
+        return Bindings(
+            ram=self.machine.memory.host_address,
+            read_tlb=ctypes.addressof(read_tlb), write_tlb=ctypes.addressof(write_tlb),
+            slow_load=ctypes.cast(slow_load, ctypes.c_void_p).value or 0,
+            slow_store=ctypes.cast(slow_store, ctypes.c_void_p).value or 0,
+            helper=ctypes.cast(helper, ctypes.c_void_p).value or 0,
+            helper_ids={name: index for index, name in enumerate(self.helper_list)},
+            reasons=self.reasons,
+            ram_size=self.machine.memory.size_bytes,
+            counters=ctypes.addressof(self.counters),
+            code_pages=ctypes.addressof(ctypes.c_char.from_buffer(self.machine.memory.code_pages)),
+        )
+
+    def _reason_id(self, reason: str) -> int:
+        if reason not in self.reasons:
+            self.reasons[reason] = len(self.reason_names)
+            self.reason_names.append(reason)
+        return self.reasons[reason]
+
+    # -- callbacks from native code ------------------------------------------------------------
+    def _sync_icount(self) -> None:
+        """The count at the start of the current block (helpers add their index)."""
+        self.machine.icount = self.entry_icount + self.entry_budget - self.slots[Slot.BUDGET]
+
+    def _slow_load(self, address: int, size: int) -> int:
+        try:
+            self._sync_icount()
+            return self.machine.mmu.slow_load(address, size, self.machine.mmu.privilege())
+        except BaseException as error:  # noqa: BLE001 (handed back to Python's side below)
+            self.pending = error
+            return -1
+
+    def _slow_store(self, address: int, size: int, value: int) -> int:
+        try:
+            self._sync_icount()
+            self.machine.mmu.slow_store(address, size, value, self.machine.mmu.privilege())
+            return 0
+        except BaseException as error:  # noqa: BLE001
+            self.pending = error
+            return 1
+
+    def _helper(self, number: int, a: int, b: int, c: int, d: int) -> int:
+        try:
+            self._sync_icount()
+            result = self.helper_functions[number](*(a, b, c, d)[:self.helper_arity[number]])
+            return (result or 0) & 0xFFFFFFFFFFFFFFFF
+        except BaseException as error:  # noqa: BLE001
+            self.pending = error
+            self.slots[Slot.EXIT_CODE] = INTERRUPTED
+            return 0
+
+    # -- hotness and compilation -----------------------------------------------------------------
+    def hot(self, block: TranslatedBlock) -> None:
+        """``block`` reached the threshold: queue it as a region head."""
+        if id(block) in self.region_of_head or block.artifacts.get("tier") == "queued":
+            return
+        block.artifacts["tier"] = "queued"
+        if not self.queue:
+            self.queued_at = self.machine.icount
+            # Have the executor compile the batch soon even if it stays small.
+            self.machine.deadline = min(self.machine.deadline, self.queued_at + BATCH_DELAY_INSNS)
+        self.queue.append(block)
+        if self.policy == "always" or len(self.queue) >= BATCH_REGIONS:
+            self.compile_queue()
+
+    def due(self) -> bool:
+        return bool(self.queue) and self.machine.icount - self.queued_at >= BATCH_DELAY_INSNS
+
+    def compile_queue(self) -> None:
+        heads = [block for block in self.queue if block.valid]
+        self.queue = []
+        if not heads:
+            return
+        started = time.perf_counter()
+        by_privilege: dict[tuple[int, bool], list[tuple[TranslatedBlock, list[TranslatedBlock]]]] = {}
+        taken: set[int] = set()  # blocks placed in a region of this batch
+        for head in heads:
+            if id(head) in taken or id(head) in self.region_of_head:
+                continue  # already inside a region: reachable natively
+            members = self._region(head, taken)
+            taken.update(id(block) for block in members)
+            for member in members:
+                self._note_calls_and_reasons(member)
+            identity = not head.flags & (PAGING | A20_OFF)
+            key = (self.machine.privilege(head.flags), identity)
+            by_privilege.setdefault(key, []).append((head, members))
+        for (privilege, identity), regions in by_privilege.items():
+            compiled = compile_module(
+                self.target, self.bindings(privilege),
+                [[self._region_block(block) for block in members] for _, members in regions], identity)
+            for (head, members), region in zip(regions, compiled):
+                self._install(head, members, region)
+        elapsed = time.perf_counter() - started
+        self.compile_seconds += elapsed
+        self.machine.compile_seconds += elapsed
+
+    def _note_calls_and_reasons(self, block: TranslatedBlock) -> None:
+        """Number the monitor-exit reasons and learn the helpers' arities the
+        compiled code will pass through the callbacks."""
+        for exit_ in block.exits:
+            if exit_.reason is not None:
+                self._reason_id(exit_.reason)
+        for inst in block.artifacts["ir"].insts:
+            if inst.op is Op.CALL:
+                self.helper_arity[self.helper_list.index(inst.aux.name)] = len(inst.aux.arg_widths)
+
+    def _region(self, head: TranslatedBlock, taken: set[int]) -> list[TranslatedBlock]:
+        """The head and the hot blocks reachable from it by direct exits that
+        no other region holds yet."""
+        cache = self.machine.cache
+        members = [head]
+        seen = {head.pc}
+        hot_enough = max(1, self.threshold // 4)
+        index = 0
+        while index < len(members) and len(members) < MAX_REGION_BLOCKS:
+            block = members[index]
+            index += 1
+            for exit_index, target in enumerate(block.exit_targets):
+                if target is None or target in seen:
+                    continue
+                successor = block.links[exit_index] or cache.jump_cache.get((target, block.flags))
+                if successor is None or not successor.valid or successor.flags != head.flags:
+                    continue
+                if id(successor) in taken or id(successor) in self.region_of_head:
+                    continue  # compiled elsewhere: reached through the dispatcher
+                if head.flags & PAGING and (target >> 12) != (head.pc >> 12):
+                    continue  # another page's mapping can change under the region
+                if successor.executions < hot_enough and self.policy != "always":
+                    continue
+                seen.add(target)
+                members.append(successor)
+        return members
+
+    def _install(self, head: TranslatedBlock, members: list[TranslatedBlock], region: CompiledRegion) -> None:
+        """Every block of the region becomes a way into native code: its
+        Python function enters the dispatcher, and the dispatcher's table
+        finds it."""
+        region.members = members  # type: ignore[attr-defined]
+        self.regions.append(region)
+        for block in members:
+            block.artifacts.setdefault("regions", []).append(region)
+            block.artifacts["region"] = region  # .llvm_ir and .assembly on request
+            if id(block) not in self.region_of_head:
+                self._enter_natively(block, region)
+                block.artifacts["tier"] = "hot"
+
+    def _enter_natively(self, block: TranslatedBlock, region: CompiledRegion) -> None:
+        self.region_of_head[id(block)] = region
+        block.artifacts["cold_function"] = block.function
+        if not block.exits or block.exits[-1].reason != NATIVE_EXIT:
+            block.exits.append(Exit(None, 0, NATIVE_EXIT))
+            block.links.append(None)
+            block.exit_insns = block.exit_insns + (0,)
+            block.exit_targets = block.exit_targets + (None,)
+        native_exit = len(block.exits) - 1
+
+        def enter() -> int:
+            self.run(block, region)
+            return native_exit
+
+        block.function = enter
+        self._publish(block, region)
+
+    def _publish(self, block: TranslatedBlock, region: CompiledRegion) -> None:
+        index = table_index(block.pc)
+        entry = self.table[index]
+        entry.eip, entry.flags, entry.function = block.pc, block.flags, region.address
+        self.installed.add(index)
+
+    def _region_block(self, block: TranslatedBlock) -> RegionBlock:
+        info = block.artifacts["info"]
+        counter = block.artifacts.get("counter")
+        if counter is None and len(self.counted) < COUNTERS:
+            counter = block.artifacts["counter"] = len(self.counted)
+            self.counted.append(block)
+        return RegionBlock(block.pc, block.artifacts["ir"], block.insn_count, info.lengths, info.addresses,
+                           -1 if counter is None else counter)
+
+    def fold_counters(self) -> None:
+        """Add native executions into the blocks' counts (for reports)."""
+        counters = self.counters
+        for index, block in enumerate(self.counted):
+            if counters[index]:
+                if block is not None:
+                    block.executions += counters[index]
+                    block.artifacts["native_executions"] = (
+                        block.artifacts.get("native_executions", 0) + counters[index])
+                counters[index] = 0
+
+    # -- invalidation ----------------------------------------------------------------------------
+    def block_invalidated(self, block: TranslatedBlock) -> None:
+        self.fold_counters()
+        for region in block.artifacts.get("regions", ()):
+            if region.live:
+                self._kill(region)
+
+    def _kill(self, region: CompiledRegion) -> None:
+        region.live = False
+        for index in list(self.installed):
+            if self.table[index].function == region.address:
+                self.table[index].function = None
+                self.installed.discard(index)
+        for block in getattr(region, "members", ()):
+            if self.region_of_head.get(id(block)) is region:
+                del self.region_of_head[id(block)]
+                block.function = block.artifacts.get("cold_function", block.function)
+                block.artifacts["tier"] = "cold"
+        module = region.module
+        if module is not None and not any(r.live and r.module is module for r in self.regions):
+            self.target.engine.remove_module(module)  # the native code is released
+        self.regions = [r for r in self.regions if r.live]
+
+    def forget_virtual(self) -> None:
+        """Mappings from EIP to code changed: empty the native look-up table
+        (heads re-publish themselves when Python reaches them again)."""
+        for index in self.installed:
+            self.table[index].function = None
+        self.installed.clear()
+
+    def flush(self) -> None:
+        for region in list(self.regions):
+            self._kill(region)
+        self.forget_virtual()
+
+    # -- running native code -------------------------------------------------------------------------
+    def run(self, head: TranslatedBlock, region: CompiledRegion) -> None:
+        """Enter native code at ``head`` and run until it returns; leave the
+        machine as the cold tier would (EIP, icount) and note what to serve."""
+        machine = self.machine
+        slots = self.slots
+        index = table_index(head.pc)
+        if self.table[index].function != region.address:
+            self._publish(head, region)
+        budget = min(machine.deadline - machine.icount, 0x7FFFFFFF)
+        self.entry_icount = machine.icount
+        self.entry_budget = budget
+        slots[Slot.EIP] = head.pc
+        slots[Slot.BUDGET] = budget
+        slots[Slot.FLAGS_WORD] = head.flags
+        slots[Slot.NATIVE_TRANSITIONS] = 0
+        slots[Slot.EXIT_CODE] = 0
+        self.native_entries += 1
+        started = time.perf_counter()
+        code = self.target.dispatch(self.state_address, ctypes.addressof(self.table))
+        self.native_seconds += time.perf_counter() - started
+        retired = budget - slots[Slot.BUDGET]
+        self.native_insns += retired
+        machine.icount = self.entry_icount + retired
+        self.native_transitions += slots[Slot.NATIVE_TRANSITIONS]
+        self.last_code = code
+        if code == NEED_LOOKUP:
+            self.native_lookups_missed += 1
+
+    def serve(self, executor: Any) -> None:
+        """What the last native run returned, served by the executor."""
+        code = self.last_code
+        slots = self.slots
+        if code in (NEED_LOOKUP, BUDGET):
+            return
+        if code == MONITOR:
+            executor.monitor_exit(self.reason_names[slots[Slot.EXIT_ARG]])
+            return
+        address = slots[Slot.EIP]
+        next_address = (address + slots[Slot.EXIT_LENGTH]) & 0xFFFFFFFF
+        if code == FAULT:
+            error = slots[Slot.EXIT_ERROR]
+            fault = GuestFault(slots[Slot.EXIT_ARG], None if error == NO_ERROR_CODE else error,
+                               slots[Slot.EXIT_INDEX])
+            if fault.is_trap:
+                self.machine.icount += 1
+                slots[Slot.EIP] = next_address
+            executor.exception(fault, address, next_address)
+            return
+        if code == INTERRUPTED:
+            pending, self.pending = self.pending, None
+            if not isinstance(pending, BlockInterrupted):
+                raise RuntimeError("a callback from compiled code failed") from pending
+            executor.interruption(pending, address, next_address)
+            return
+        raise RuntimeError(f"compiled code returned {code}")
+
+    # -- reports ------------------------------------------------------------------------------------
+    def native_symbols(self) -> list[tuple[int, int, str]]:
+        return [(r.address, max(r.size, 1), r.name.rsplit("_", 1)[0]) for r in self.regions if r.live]
+
+
+
+

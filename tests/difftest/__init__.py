@@ -1,0 +1,1 @@
+"""Differential testing of dbt against Unicorn (see DIFFERENCES.md)."""
