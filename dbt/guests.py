@@ -21,6 +21,9 @@ class Guest:
     description: str
     exit_code: int  # the value the guest writes to isa-debug-exit on success
     directory: Path
+    # Why its output under trap-and-emulate differs from bare hardware (None:
+    # it avoids the sensitive unprivileged instructions and does not differ).
+    trap_difference: str | None = None
 
     @property
     def image(self) -> Path:
@@ -51,6 +54,7 @@ def shipped_guests() -> list[Guest]:
             description=str(data.get("description", "")),
             exit_code=int(data.get("exit_code", 0)),
             directory=manifest.parent,
+            trap_difference=data.get("trap_difference"),
         ))
     return found
 

@@ -64,6 +64,7 @@ class RunOptions:
     deprivilege: str = "0/1/3"
     jit: str = "on"
     jit_threshold: int | None = None
+    rules_directory: str | None = None
     tracer: Tracer | None = None  # an observer of the run (dbt.trace for --log)
 
 
@@ -103,6 +104,7 @@ def prepare(guest: str, options: RunOptions) -> Machine:
         tracer=options.tracer,
         jit=options.jit,
         jit_threshold=options.jit_threshold,
+        rules_directory=options.rules_directory,
     )
     machine = Machine(config)
     modules = []

@@ -111,7 +111,7 @@ def flags_word(slots, mode: int = 0, vcpl: int = 0) -> int:
     if eflags & (1 << 8):  # TF
         word |= SINGLE_STEP
     cr0 = slots[Slot.CR0]
-    if cr0 & (1 << 18) and eflags & (1 << 18) and word & CPL_MASK == 3:  # AM, AC
+    if cr0 & (1 << 18) and eflags & (1 << 18) and vcpl == 3:  # AM, AC, the guest's ring 3
         word |= ALIGN_CHECK
     if cr0 & CR0_PG:
         word |= PAGING

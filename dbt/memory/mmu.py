@@ -113,7 +113,9 @@ class Mmu:
         return GuestFault(PF, error_code, cr2=linear)
 
     def privilege(self) -> int:
-        return USER if self.slots[Slot.CPL] == 3 else SUPERVISOR
+        """User for the guest's ring 3 (its virtual CPL: a kernel deprivileged
+        to CPL 3 keeps supervisor access, as shadow page tables give it)."""
+        return USER if self.slots[Slot.VCPL] == 3 else SUPERVISOR
 
     # -- the slow path ------------------------------------------------------------------
     def slow_load(self, linear: int, size_bytes: int, privilege: int) -> int:

@@ -310,12 +310,15 @@ class Machine:
 
     # -- translation -----------------------------------------------------------------------
     def privilege(self, flags: int) -> int:
-        return USER if TranslationEnv(flags).cpl == 3 else SUPERVISOR
+        """The paging privilege of code translated under ``flags``: user for
+        the guest's ring 3.  Its kernel is supervisor even when deprivileged
+        to CPL 3 (the 0/3 model), as the monitor's shadow page tables make it."""
+        return USER if TranslationEnv(flags).vcpl == 3 else SUPERVISOR
 
     def fetcher(self, env: TranslationEnv) -> Callable[[int], tuple[bytes, Exception | None]]:
         slots = self.slots
         cs_base, cs_limit = slots[Slot.CS_BASE], slots[Slot.CS_LIMIT]
-        privilege = USER if env.cpl == 3 else SUPERVISOR
+        privilege = self.privilege(env.flags)
         mmu = self.mmu
 
         def fetch(eip: int) -> tuple[bytes, Exception | None]:
@@ -336,7 +339,7 @@ class Machine:
         """Translate the block at EIP ``pc`` (raises a fault if it cannot be fetched)."""
         started = time.perf_counter()
         env = TranslationEnv(flags)
-        privilege = USER if env.cpl == 3 else SUPERVISOR
+        privilege = self.privilege(env.flags)
         lifted = lift_block(pc, env, self.fetcher(env), self.decoder, self.rewriter(env))
         self.lift_errors.extend(lifted.errors)
         comments = {i: insn.text for i, insn in enumerate(lifted.instructions)}
@@ -408,7 +411,7 @@ class Machine:
         """The block at ``pc`` under the current flags, translated if need be.
         Raises GuestFault if its code cannot be fetched."""
         flags = self.flags
-        privilege = USER if flags & 3 == 3 else SUPERVISOR
+        privilege = self.privilege(flags)
         cs_base = self.slots[Slot.CS_BASE]
         block = self.cache.find(pc, flags, lambda: self.mmu.code_physical((cs_base + pc) & 0xFFFFFFFF, privilege))
         if block is not None and len(block.ranges) > 1 and not self._second_page_current(block, privilege):

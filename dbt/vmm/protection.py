@@ -130,7 +130,7 @@ class Protection:
         big = bool(slots[first + 3] & ATTR_DB)
         return StackFrame(
             self, slots[first + 1], slots[Slot.ESP] if esp is None else esp, big,
-            (slots[first + 6], slots[first + 7]), USER if self.cpl == 3 else SUPERVISOR,
+            (slots[first + 6], slots[first + 7]), USER if self.vcpl == 3 else SUPERVISOR,
         )
 
     def _stack_for(self, descriptor: Descriptor, pointer: int, privilege: int) -> StackFrame:
@@ -221,7 +221,7 @@ class Protection:
         return descriptor
 
     def _enter_code(self, selector: int, descriptor: Descriptor, offset: int, cpl: int,
-                    transition: bool = False) -> None:
+                    transition: bool = False, virtual_level: int | None = None) -> None:
         if offset > descriptor.limit:
             raise GuestFault(GP, 0)
         self.tables.set_accessed(descriptor)
@@ -229,6 +229,8 @@ class Protection:
         self.slots[Slot.EIP] = offset
         if not self.view.deprivileged:
             virtual = cpl
+        elif virtual_level is not None:
+            virtual = virtual_level
         elif cpl == self.cpl or descriptor.conforming:
             virtual = self.vcpl  # the privilege level does not change
         else:
@@ -316,7 +318,7 @@ class Protection:
         if virtual or self.view.deprivileged:
             old_cs = self.view.virtual_selector(old_cs, self.vcpl)
             old_ss = self.view.virtual_selector(old_ss, self.vcpl)
-        if not code.conforming and code.dpl < cpl:
+        if self._inward(code, virtual):
             # To a more privileged level: the new stack comes from the TSS.
             new_cpl = code.dpl
             new_ss, new_esp = self._tss_stack(code.guest_dpl)
@@ -335,13 +337,24 @@ class Protection:
             self.tables.set_accessed(ss_descriptor)
             self.load_cache(Seg.SS, (new_ss & 0xFFFC) | new_cpl, ss_descriptor)
             slots[Slot.ESP] = new_stack.esp(old_esp)
-            self._enter_code(code_selector, code, target, new_cpl)
+            self._enter_code(code_selector, code, target, new_cpl, transition=virtual,
+                             virtual_level=code.guest_dpl)
         else:
             stack = self.stack()
             stack.push(old_cs, size)
             stack.push(return_eip, size)
             slots[Slot.ESP] = stack.esp(old_esp)
             self._enter_code(code_selector, code, target, cpl)
+
+    def _inward(self, code: Descriptor, virtual: bool) -> bool:
+        """Whether entering ``code`` raises the privilege level.  The monitor
+        (``virtual``) decides by the guest's levels: under the 0/3 model its
+        kernel and user code share the real CPL 3."""
+        if code.conforming:
+            return False
+        if virtual and self.view.deprivileged:
+            return code.guest_dpl < self.vcpl
+        return code.dpl < self.cpl
 
     def _tss_stack(self, level: int) -> tuple[int, int]:
         """SS and ESP for the guest's privilege ``level`` from its TSS."""
@@ -374,16 +387,18 @@ class Protection:
         stack = self.stack()
         eip = stack.pop(size)
         selector = stack.pop(size) & 0xFFFF
+        level = selector & 3  # the level returned to, as the frame names it
+        outward = level > self.vcpl if virtual and self.view.deprivileged else level > cpl
         if virtual:
             selector = self.view.real_selector(selector)
         rpl = selector & 3
-        code = self._return_code_segment(selector, rpl, cpl)
+        code = self._return_code_segment(selector, rpl, cpl, level if virtual else None)
         stack.release(release_bytes)
         if eip > code.limit:
             raise GuestFault(GP, 0)
-        if rpl == cpl:
+        if not outward:
             slots[Slot.ESP] = stack.esp(slots[Slot.ESP])
-            self._enter_code(selector, code, eip, cpl)
+            self._enter_code(selector, code, eip, rpl, transition=virtual)
         else:
             new_esp = stack.pop(size)
             new_ss = stack.pop(size) & 0xFFFF
@@ -391,19 +406,25 @@ class Protection:
                 new_ss = self.view.real_selector(new_ss)
             ss_descriptor = self.check_stack_segment(new_ss, rpl)
             self.tables.set_accessed(ss_descriptor)
-            self._enter_code(selector, code, eip, rpl)
+            self._enter_code(selector, code, eip, rpl, transition=virtual,
+                             virtual_level=level if virtual else None)
             self.load_cache(Seg.SS, new_ss, ss_descriptor)
-            outer = self._stack_for(ss_descriptor, new_esp, USER if rpl == 3 else SUPERVISOR)
+            outer = self._stack_for(ss_descriptor, new_esp, USER if level == 3 else SUPERVISOR)
             outer.release(release_bytes)
             slots[Slot.ESP] = outer.esp(new_esp) if ss_descriptor.big else outer.esp(slots[Slot.ESP])
             self._drop_inaccessible_segments(rpl)
         self.machine.env_changed()
 
-    def _return_code_segment(self, selector: int, rpl: int, cpl: int) -> Descriptor:
+    def _return_code_segment(self, selector: int, rpl: int, cpl: int,
+                             guest_level: int | None = None) -> Descriptor:
+        """The checked code segment of a far return or IRET frame
+        (``guest_level``: the frame's level as the guest named it, when the
+        monitor returns on its behalf)."""
         if not selector & 0xFFFC:
             raise GuestFault(GP, 0)
         code = self.tables.fetch(selector)
-        if not code.code or rpl < cpl:
+        inward = guest_level < self.vcpl if guest_level is not None else rpl < cpl
+        if not code.code or inward:
             raise GuestFault(GP, selector_error(selector))
         if code.conforming:
             if code.dpl > rpl:
@@ -469,8 +490,10 @@ class Protection:
         if eflags & VM:
             raise Unsupported("interrupt in virtual-8086 mode")
         old_cs, old_ss, old_esp = slots[Slot.CS_SEL], slots[Slot.SS_SEL], slots[Slot.ESP]
-        if not code.conforming and code.dpl < cpl:
+        new_level = vcpl
+        if self._inward(code, True):
             new_cpl = code.dpl
+            new_level = code.guest_dpl
             new_ss, new_esp = self._tss_stack(code.guest_dpl)
             new_ss = view.real_selector(new_ss)
             ss_descriptor = self.check_stack_segment(new_ss, new_cpl, TS)
@@ -481,7 +504,6 @@ class Protection:
             new_cpl = cpl
             ss_descriptor = None
             stack = self.stack()
-            stack.privilege = SUPERVISOR if new_cpl < 3 else USER
         if target > code.limit:
             raise GuestFault(GP, ext)
         stack.push(view.eflags_image(eflags), size)
@@ -497,7 +519,7 @@ class Protection:
         else:
             slots[Slot.ESP] = stack.esp(old_esp)
         self.machine.set_eflags(eflags & ~(TF | NT | RF | VM))
-        self._enter_code(code_selector, code, target, new_cpl, transition=True)
+        self._enter_code(code_selector, code, target, new_cpl, transition=True, virtual_level=new_level)
         if gate.type in (INTERRUPT_GATE16, INTERRUPT_GATE32):
             view.clear_interrupt_flag()
         self.machine.env_changed()
@@ -523,10 +545,12 @@ class Protection:
             popped = (eflags_now & 0xFFFF0000) | popped
         if popped & VM and cpl == 0:
             raise Unsupported("IRET to virtual-8086 mode")
+        level = selector & 3  # the level returned to, as the frame names it
+        outward = level > self.vcpl if virtual and view.deprivileged else level > cpl
         if virtual:
             selector = view.real_selector(selector)
         rpl = selector & 3
-        code = self._return_code_segment(selector, rpl, cpl)
+        code = self._return_code_segment(selector, rpl, cpl, level if virtual else None)
         if eip > code.limit:
             raise GuestFault(GP, 0)
         if virtual:
@@ -535,7 +559,7 @@ class Protection:
         else:
             new_eflags = self._iret_flags(eflags_now, popped, cpl, size)
         ss_descriptor = None
-        if rpl != cpl:
+        if outward:
             new_esp = stack.pop(size)
             new_ss = stack.pop(size) & 0xFFFF
             if virtual:
@@ -548,10 +572,11 @@ class Protection:
             slots[Slot.VIOPL] = (guest_flags & IOPL_MASK) >> 12
         if ss_descriptor is None:
             slots[Slot.ESP] = stack.esp(slots[Slot.ESP])
-            self._enter_code(selector, code, eip, cpl, transition=virtual)
+            self._enter_code(selector, code, eip, rpl, transition=virtual)
         else:
             self.tables.set_accessed(ss_descriptor)
-            self._enter_code(selector, code, eip, rpl, transition=virtual)
+            self._enter_code(selector, code, eip, rpl, transition=virtual,
+                             virtual_level=level if virtual else None)
             self.load_cache(Seg.SS, new_ss, ss_descriptor)
             slots[Slot.ESP] = new_esp if ss_descriptor.big else (slots[Slot.ESP] & 0xFFFF0000) | (new_esp & 0xFFFF)
             self._drop_inaccessible_segments(rpl)
