@@ -21,7 +21,7 @@ from dbt.cache import TranslatedBlock
 from dbt.cpu.state import IF, TF, Slot
 from dbt.lift.env import EMULATE, PAGING, TranslationEnv
 from dbt.ir import TRAP
-from dbt.vmm.jit import BATCH_DELAY_INSNS, NATIVE_EXIT
+from dbt.vmm.jit import NATIVE_EXIT
 from dbt.vmm.faults import VECTOR_SHORT, BlockInterrupted, CodeWrite, GuestFault, MmioAccess
 from dbt.vmm.machine import Machine
 from dbt.vmm.outcome import Ending, Outcome
@@ -146,7 +146,7 @@ class Executor:
         machine = self.machine
         deadline = min(self.budget_end, self.next_check, machine.next_event())
         if machine.jit is not None and machine.jit.queue:
-            deadline = min(deadline, machine.jit.queued_at + BATCH_DELAY_INSNS)
+            deadline = min(deadline, machine.jit.queued_at + machine.jit.batch_delay)
         if self.step_armed or (self.shadow_until > machine.icount):
             deadline = min(deadline, machine.icount + 1)
         machine.deadline = deadline

@@ -41,6 +41,11 @@ HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint64, cty
 DEFAULT_THRESHOLD = 200
 BATCH_REGIONS = 8  # compile once this many regions wait...
 BATCH_DELAY_INSNS = 20_000  # ...or once the oldest waited this many instructions
+# With --jit always every block is queued on first use; a batch is compiled
+# after this many instructions (or BATCH_ALWAYS blocks), so code that runs
+# more than a few times runs natively.
+BATCH_ALWAYS = 32
+BATCH_DELAY_ALWAYS_INSNS = 500
 MAX_REGION_BLOCKS = 48
 COUNTERS = 1 << 16  # execution counters for compiled blocks
 NATIVE_EXIT = "native"  # the exit reason a head block's native entry returns
@@ -147,13 +152,21 @@ class Jit:
         if not self.queue:
             self.queued_at = self.machine.icount
             # Have the executor compile the batch soon even if it stays small.
-            self.machine.deadline = min(self.machine.deadline, self.queued_at + BATCH_DELAY_INSNS)
+            self.machine.deadline = min(self.machine.deadline, self.queued_at + self.batch_delay)
         self.queue.append(block)
-        if self.policy == "always" or len(self.queue) >= BATCH_REGIONS:
+        if len(self.queue) >= self.batch_size:
             self.compile_queue()
 
+    @property
+    def batch_size(self) -> int:
+        return BATCH_ALWAYS if self.policy == "always" else BATCH_REGIONS
+
+    @property
+    def batch_delay(self) -> int:
+        return BATCH_DELAY_ALWAYS_INSNS if self.policy == "always" else BATCH_DELAY_INSNS
+
     def due(self) -> bool:
-        return bool(self.queue) and self.machine.icount - self.queued_at >= BATCH_DELAY_INSNS
+        return bool(self.queue) and self.machine.icount - self.queued_at >= self.batch_delay
 
     def compile_queue(self) -> None:
         heads = [block for block in self.queue if block.valid]

@@ -1,0 +1,147 @@
+"""The hot tier: the same semantics as the cold tier, exact instruction
+counts, invalidation of compiled code, and chaining that stays native."""
+
+from __future__ import annotations
+
+import pytest
+from keystone import KS_ARCH_X86, KS_MODE_32, Ks
+
+from dbt.cpu.state import Slot
+from dbt.guests import shipped_guests
+from dbt.session import RunOptions, run_guest
+from dbt.vmm.executor import run
+from dbt.vmm.machine import Machine, MachineConfig
+from dbt.vmm.outcome import Ending
+
+GUESTS = [g.name for g in shipped_guests()]
+
+
+def _run(name: str, jit: str, **options):
+    return run_guest(name, RunOptions(serial_sink=lambda data: None, jit=jit, timeout_seconds=900, **options))
+
+
+@pytest.mark.parametrize("name", GUESTS)
+def test_every_guest_runs_the_same_with_every_block_compiled(name: str, built_guests) -> None:
+    cold = _run(name, "off")
+    hot = _run(name, "always")
+    assert hot.output == cold.output
+    assert hot.status == cold.status
+    assert hot.insns == cold.insns  # virtual time is the same in both tiers
+    assert hot.machine.jit.native_insns > 0 and hot.machine.jit.regions
+
+
+def test_compute_stays_native_between_regions(built_guests) -> None:
+    result = _run("compute", "on")
+    jit = result.machine.jit
+    assert result.output == built_guests["compute"].expected_output
+    share = jit.native_transitions / (jit.native_transitions + jit.native_entries)
+    assert share > 0.99, f"{jit.native_transitions} native transitions, {jit.native_entries} entries"
+    assert jit.native_insns > 0.95 * result.insns
+
+
+# -- invalidation of compiled code -------------------------------------------------------
+BASE = 0x100000
+PAGE_DIRECTORY = 0x200000
+PAGE_TABLE = 0x201000
+DATA_A, DATA_B = 0x300000, 0x301000
+CODE_A, CODE_B = 0x302000, 0x303000
+WINDOW = 0x400000  # the virtual page remapped under the hot loops
+FUNCTION = 0x401000  # the virtual page of the function remapped under a hot loop
+
+
+def _assemble(source: str, address: int) -> bytes:
+    encoding, _ = Ks(KS_ARCH_X86, KS_MODE_32).asm(source, address)
+    return bytes(encoding)
+
+
+def _paged_machine(jit: str) -> Machine:
+    """Paging on: the first 4 MiB identity-mapped; 0x400000 and 0x401000
+    mapped by a page table the guest code edits."""
+    machine = Machine(MachineConfig(mode="native", jit=jit, jit_threshold=20, serial_sink=lambda d: None,
+                                    max_insns=5_000_000))
+    memory = machine.memory
+    memory.load_image(PAGE_DIRECTORY, ((0 | 0x83).to_bytes(4, "little"))  # 4 MiB page at 0
+                      + (PAGE_TABLE | 3).to_bytes(4, "little"))
+    memory.load_image(PAGE_TABLE, (DATA_A | 3).to_bytes(4, "little") + (CODE_A | 3).to_bytes(4, "little"))
+    memory.load_image(DATA_A, (3).to_bytes(4, "little"))
+    memory.load_image(DATA_B, (5).to_bytes(4, "little"))
+    memory.load_image(CODE_A, _assemble("mov eax, 7; ret", FUNCTION))
+    memory.load_image(CODE_B, _assemble("mov eax, 11; ret", FUNCTION))
+    machine.system.write_cr(4, 0x10)  # PSE
+    machine.system.write_cr(3, PAGE_DIRECTORY)
+    machine.system.write_cr(0, machine.slots[Slot.CR0] | 0x80000000)
+    return machine
+
+
+PROGRAM = f"""
+    mov esp, 0x90000
+    xor esi, esi
+    call sums
+    mov dword ptr [{PAGE_TABLE:#x}], {DATA_B | 3:#x}
+    mov dword ptr [{PAGE_TABLE + 4:#x}], {CODE_B | 3:#x}
+    invlpg [{WINDOW:#x}]
+    invlpg [{FUNCTION:#x}]
+    call sums
+    hlt
+sums:
+    mov ecx, 20000
+data_loop:
+    add esi, dword ptr [{WINDOW:#x}]
+    dec ecx
+    jnz data_loop
+    mov ecx, 20000
+code_loop:
+    mov edx, {FUNCTION:#x}
+    call edx
+    add esi, eax
+    dec ecx
+    jnz code_loop
+    ret
+"""
+
+
+@pytest.mark.parametrize("jit", ["off", "on", "always"])
+def test_remapping_pages_under_hot_loops(jit: str) -> None:
+    """Data and code pages remapped (PTE changed, INVLPG) under loops that
+    were compiled: the loops see the new pages."""
+    machine = _paged_machine(jit)
+    machine.memory.load_image(BASE, _assemble(PROGRAM, BASE))
+    machine.slots[Slot.EIP] = BASE
+    outcome = run(machine)
+    assert outcome.ending is Ending.HALTED, outcome.message
+    assert machine.slots[Slot.ESI] == 20000 * (3 + 7) + 20000 * (5 + 11)
+    if jit != "off":
+        assert machine.jit.native_insns > 10_000
+
+
+SMC_PROGRAM = """
+    mov esp, 0x90000
+    xor esi, esi
+    mov ebx, 100
+outer:
+    mov ecx, 200
+inner:
+patched:
+    add esi, 1
+    dec ecx
+    jnz inner
+    inc byte ptr [patched + 2]
+    dec ebx
+    jnz outer
+    hlt
+"""
+
+
+@pytest.mark.parametrize("jit", ["off", "on", "always"])
+def test_self_modifying_code_inside_a_hot_loop(jit: str) -> None:
+    """The immediate of a compiled loop's ADD changes after every 200
+    iterations: each change must be seen."""
+    machine = Machine(MachineConfig(mode="native", jit=jit, jit_threshold=20, serial_sink=lambda d: None,
+                                    max_insns=5_000_000))
+    code = _assemble(SMC_PROGRAM, BASE)
+    machine.memory.load_image(BASE, code)
+    machine.slots[Slot.EIP] = BASE
+    outcome = run(machine)
+    assert outcome.ending is Ending.HALTED, outcome.message
+    assert machine.slots[Slot.ESI] == sum(200 * (1 + k) for k in range(100))
+    assert machine.cache.stats.code_writes >= 99
