@@ -43,8 +43,10 @@ class Executor:
         self.budget_end = config.max_insns if config.max_insns is not None else 1 << 62
         self.timeout_at: float | None = None
         self.next_check = 0
-        # EFLAGS.TF was set when the last instruction began: #DB after it.
+        # EFLAGS.TF was set when the instruction at count step_armed_at began:
+        # #DB once it has completed.
         self.step_armed = False
+        self.step_armed_at = 0
         # Interrupts are held off until this count (after STI, MOV SS).
         self.shadow_until = 0
         # A trap handler is emulating an instruction: its faults are the guest's.
@@ -168,7 +170,7 @@ class Executor:
                     message=f"the run took longer than {machine.config.timeout_seconds} s"))
                 return
         slots = machine.slots
-        if self.step_armed:
+        if self.step_armed and machine.icount > self.step_armed_at:
             self.step_armed = False
             slots[Slot.DR6] |= 1 << 14  # BS: the #DB is a single-step trap
             eip = slots[Slot.EIP]
@@ -182,7 +184,11 @@ class Executor:
                 eip = slots[Slot.EIP]
                 machine.deliver_exception(GuestFault(vector, None, TRAP), eip, eip, external=True)
                 machine.interrupts_delivered += 1
-        self.step_armed = bool(slots[Slot.EFLAGS] & TF)
+        if not self.step_armed and slots[Slot.EFLAGS] & TF:
+            self.step_armed = True
+            self.step_armed_at = machine.icount  # the #DB follows the next instruction
+        elif not slots[Slot.EFLAGS] & TF:
+            self.step_armed = False
         machine.env_changed()
         self._set_deadline()
 

@@ -41,11 +41,9 @@ HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint64, cty
 DEFAULT_THRESHOLD = 200
 BATCH_REGIONS = 8  # compile once this many regions wait...
 BATCH_DELAY_INSNS = 20_000  # ...or once the oldest waited this many instructions
-# With --jit always every block is queued on first use; a batch is compiled
-# after this many instructions (or BATCH_ALWAYS blocks), so code that runs
-# more than a few times runs natively.
-BATCH_ALWAYS = 32
-BATCH_DELAY_ALWAYS_INSNS = 500
+# With --jit always every block is compiled on its first use, before it runs.
+BATCH_ALWAYS = 1
+BATCH_DELAY_ALWAYS_INSNS = 0
 MAX_REGION_BLOCKS = 48
 COUNTERS = 1 << 16  # execution counters for compiled blocks
 NATIVE_EXIT = "native"  # the exit reason a head block's native entry returns
@@ -151,11 +149,12 @@ class Jit:
         block.artifacts["tier"] = "queued"
         if not self.queue:
             self.queued_at = self.machine.icount
-            # Have the executor compile the batch soon even if it stays small.
-            self.machine.deadline = min(self.machine.deadline, self.queued_at + self.batch_delay)
         self.queue.append(block)
         if len(self.queue) >= self.batch_size:
             self.compile_queue()
+        elif len(self.queue) == 1:
+            # Have the executor compile the batch soon even if it stays small.
+            self.machine.deadline = min(self.machine.deadline, self.queued_at + self.batch_delay)
 
     @property
     def batch_size(self) -> int:

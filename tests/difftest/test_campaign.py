@@ -93,3 +93,25 @@ def test_long_campaign(harness: Harness, request: pytest.FixtureRequest, slow_ch
 def test_campaign_size() -> None:
     assert QUICK_TOTAL >= 20_000
     assert sum(c for _, _, c in chunks(slow_counts(400_000), SLOW_CHUNK)) >= 399_990
+
+
+# -- the hot tier on the same cases ---------------------------------------------------------
+COMPILED_CASES = 60  # per family: every block of every case compiled (slow to compile)
+_compiled_harness: Harness | None = None
+
+
+@pytest.fixture(scope="session")
+def compiled_harness() -> Harness:
+    """dbt with every block compiled to native code (``--jit always``)."""
+    global _compiled_harness
+    if _compiled_harness is None:
+        _compiled_harness = Harness(jit="always")
+    return _compiled_harness
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_campaign_with_every_block_compiled(compiled_harness: Harness, family: str) -> None:
+    """The first cases of each family again, run by the hot tier: the native
+    code must agree with Unicorn as the cold tier does.  (``make difftest``
+    with ``--difftest-jit always`` runs a whole campaign this way.)"""
+    run_chunk(compiled_harness, family, QUICK_SEED, 0, COMPILED_CASES)
