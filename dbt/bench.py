@@ -1,8 +1,19 @@
 """The benchmark harness: ``make bench`` (``python -m dbt.bench``).
 
-Runs guests under several configurations side by side in one session and
-prints guest instructions, wall time, MIPS and ratios, medians of several
-runs; writes the figures to a JSON file and a chart to a PNG file.
+Everything is measured side by side in one session, medians of several runs:
+
+* the ``compute`` guest (CRC32, sieve, matrix multiply, heapsort) with paging
+  off and on, under dbt with the hot tier on and off, and under
+  ``qemu-system-i386`` (TCG) when it is installed: guest instructions, wall
+  time, MIPS and the ratios to QEMU and to dbt's cold tier;
+* the virtualization microbenchmarks (``syscall``, ``in``, ``cli-sti``,
+  ``cr3``, ``callret``, ``pgfault``, ``divzero``, ``ptemod``) under native,
+  bt and trap, hot tier on and off: time per iteration (the difference of
+  two runs with different iteration counts, so boot and set-up cancel) and
+  the ratio trap/bt;
+* the ``multitask`` kernel under each mode, hot tier on and off.
+
+It prints the tables, writes them as JSON and draws them into a PNG chart.
 Speed is only ever measured here, never asserted by a test.
 """
 
@@ -23,80 +34,196 @@ from pathlib import Path
 from dbt.guests import find_guest
 from dbt.session import RunOptions, run_guest
 
+MICROBENCHMARKS = ("syscall", "in", "cli-sti", "cr3", "callret", "pgfault", "divzero", "ptemod")
+MODES = ("native", "bt", "trap")
+
 
 @dataclass
 class Measurement:
+    """One configuration of one guest: instructions and wall-time samples."""
+
     guest: str
     config: str
-    insns: int
+    insns: int = 0
     seconds: list[float] = field(default_factory=list)
     status: int = 0
-    split: dict[str, float] = field(default_factory=dict)  # translate / execute seconds
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
-    def median_seconds(self) -> float:
-        return statistics.median(self.seconds)
+    def median(self) -> float:
+        return statistics.median(self.seconds) if self.seconds else 0.0
 
     @property
     def mips(self) -> float:
-        return self.insns / self.median_seconds / 1e6 if self.seconds else 0.0
+        return self.insns / self.median / 1e6 if self.median else 0.0
 
 
-def measure_dbt(guest: str, cmdline: str, repeat: int, config: str) -> Measurement:
-    measurement = Measurement(guest, config, 0)
-    for _ in range(repeat):
-        result = run_guest(guest, RunOptions(serial_sink=lambda data: None, cmdline=cmdline))
-        measurement.seconds.append(result.wall_seconds)
-        measurement.insns = result.insns
-        measurement.status = result.status
-        translate = result.machine.translate_seconds
-        measurement.split = {"translate": translate, "execute": result.wall_seconds - translate}
-    return measurement
+def dbt_run(guest: str, cmdline: str, **options) -> tuple[float, int, int, dict[str, float]]:
+    """(wall seconds, instructions, status, time split) of one dbt run."""
+    result = run_guest(guest, RunOptions(serial_sink=lambda data: None, cmdline=cmdline, **options))
+    machine = result.machine
+    split = {"translate": machine.translate_seconds, "compile": machine.compile_seconds}
+    split["execute"] = max(result.wall_seconds - split["translate"] - split["compile"], 0.0)
+    if machine.jit is not None:
+        jit = machine.jit
+        split["native_share"] = jit.native_insns / result.insns if result.insns else 0.0
+        transitions = jit.native_transitions + jit.native_entries
+        split["native_transitions"] = jit.native_transitions / transitions if transitions else 0.0
+    return result.wall_seconds, result.insns, result.status, split
 
 
-def measure_qemu(guest: str, cmdline: str, repeat: int, insns: int) -> Measurement | None:
-    """QEMU's TCG on the same kernel; instructions are dbt's count for the
-    same guest and command line (the guests are deterministic)."""
+def qemu_run(guest: str, cmdline: str) -> tuple[float, int] | None:
+    """(wall seconds, exit status) of the guest under qemu-system-i386, or None."""
     qemu = shutil.which("qemu-system-i386")
     shipped = find_guest(guest)
     if qemu is None or shipped is None:
         return None
     command = [qemu, "-kernel", str(shipped.image), "-m", "64", "-display", "none", "-serial", "null",
-               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot", "-append", cmdline]
-    measurement = Measurement(guest, "qemu-tcg", insns)
-    for _ in range(repeat):
-        started = time.perf_counter()
-        completed = subprocess.run(command, capture_output=True, timeout=600)
-        measurement.seconds.append(time.perf_counter() - started)
-        measurement.status = completed.returncode
-    return measurement
+               "-monitor", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
+               "-append", cmdline]
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, timeout=900, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - started, completed.returncode
 
 
-def compute_insns(scale: int, known_insns: int, known_scale: int) -> int:
-    """Instructions of the compute guest at ``scale``: its count is linear
-    in the scale (a fixed start plus the same work per unit), so two exact
-    counts from dbt determine it."""
-    other_scale = known_scale + 1
-    other = run_guest("compute", RunOptions(serial_sink=lambda data: None,
-                                            cmdline=f"scale={other_scale}")).insns
-    per_unit = other - known_insns
-    return known_insns + per_unit * (scale - known_scale)
+# -- compute --------------------------------------------------------------------------------
+def compute_table(repeat: int, hot_scale: int, cold_scale: int) -> list[Measurement]:
+    rows = []
+    for paging in (0, 1):
+        suffix = " paging" if paging else ""
+        hot = Measurement("compute" + suffix, "dbt hot tier")
+        cold = Measurement("compute" + suffix, "dbt cold tier")
+        qemu = Measurement("compute" + suffix, "qemu tcg")
+        hot_cmdline = f"scale={hot_scale} paging={paging}"
+        for _ in range(repeat):
+            seconds, insns, status, split = dbt_run("compute", hot_cmdline, jit="on", mode="native")
+            hot.seconds.append(seconds)
+            hot.insns, hot.status, hot.extra = insns, status, split
+        for _ in range(repeat):
+            seconds, insns, status, split = dbt_run("compute", f"scale={cold_scale} paging={paging}",
+                                                    jit="off", mode="native")
+            cold.seconds.append(seconds)
+            cold.insns, cold.status, cold.extra = insns, status, split
+        for _ in range(repeat):
+            measured = qemu_run("compute", hot_cmdline)
+            if measured is None:
+                break
+            qemu.seconds.append(measured[0])
+            qemu.status = measured[1]
+        qemu.insns = hot.insns  # the same deterministic guest and command line
+        rows += [hot, cold] + ([qemu] if qemu.seconds else [])
+    return rows
 
 
-def report(measurements: list[Measurement]) -> str:
-    lines = [f"{'guest':<12}{'configuration':<16}{'instructions':>15}{'seconds':>10}{'MIPS':>10}{'vs cold':>9}{'vs qemu':>9}"]
-    by_guest: dict[str, dict[str, Measurement]] = {}
-    for m in measurements:
-        by_guest.setdefault(m.guest, {})[m.config] = m
-    for m in measurements:
-        cold = by_guest[m.guest].get("dbt-cold")
-        qemu = by_guest[m.guest].get("qemu-tcg")
-        vs_cold = f"{m.mips / cold.mips:.2f}x" if cold and cold.mips else "-"
-        vs_qemu = f"{m.mips / qemu.mips:.4f}x" if qemu and qemu.mips else "-"
-        lines.append(f"{m.guest:<12}{m.config:<16}{m.insns:>15,}{m.median_seconds:>10.3f}{m.mips:>10.2f}{vs_cold:>9}{vs_qemu:>9}")
+def compute_report(rows: list[Measurement]) -> str:
+    lines = ["compute guest (native mode)",
+             f"  {'guest':<16}{'configuration':<16}{'instructions':>15}{'seconds':>10}{'MIPS':>10}"
+             f"{'/ cold':>9}{'/ qemu':>9}"]
+    for row in rows:
+        peers = {r.config: r for r in rows if r.guest == row.guest}
+        cold, qemu = peers.get("dbt cold tier"), peers.get("qemu tcg")
+        vs_cold = f"{row.mips / cold.mips:.1f}x" if cold and cold.mips else "-"
+        vs_qemu = f"{row.mips / qemu.mips:.2f}x" if qemu and qemu.mips else "-"
+        lines.append(f"  {row.guest:<16}{row.config:<16}{row.insns:>15,}{row.median:>10.3f}"
+                     f"{row.mips:>10.1f}{vs_cold:>9}{vs_qemu:>9}")
+    for row in rows:
+        if row.config == "dbt hot tier":
+            split = row.extra
+            wall = row.median
+            lines.append(
+                f"  {row.guest}: translate {split['translate']:.3f} s, compile {split['compile']:.3f} s, "
+                f"execute {split['execute']:.3f} s of {wall:.3f} s; {100 * split.get('native_share', 0):.1f}% "
+                f"of instructions native, {100 * split.get('native_transitions', 0):.2f}% of region "
+                f"transitions stayed native")
     return "\n".join(lines)
 
 
+# -- virtualization microbenchmarks ---------------------------------------------------------
+@dataclass
+class PerIteration:
+    benchmark: str
+    mode: str
+    jit: str
+    microseconds: float  # per iteration
+
+
+def per_iteration(benchmark: str, mode: str, jit: str, small: int, large: int, repeat: int) -> PerIteration:
+    """Time per iteration from two runs (``small`` and ``large`` iterations):
+    what boot and set-up cost cancels out."""
+    samples = []
+    for _ in range(repeat):
+        low = dbt_run(benchmark, f"n={small}", mode=mode, jit=jit)[0]
+        high = dbt_run(benchmark, f"n={large}", mode=mode, jit=jit)[0]
+        samples.append((high - low) / (large - small) * 1e6)
+    return PerIteration(benchmark, mode, jit, statistics.median(samples))
+
+
+def qemu_per_iteration(benchmark: str, small: int, large: int, repeat: int) -> float | None:
+    samples = []
+    for _ in range(repeat):
+        low, high = qemu_run(benchmark, f"n={small}"), qemu_run(benchmark, f"n={large}")
+        if low is None or high is None:
+            return None
+        samples.append((high[0] - low[0]) / (large - small) * 1e6)
+    return statistics.median(samples)
+
+
+def micro_table(repeat: int, small: int, large: int) -> tuple[list[PerIteration], dict[str, float]]:
+    rows = []
+    qemu: dict[str, float] = {}
+    for benchmark in MICROBENCHMARKS:
+        for jit in ("on", "off"):
+            scale = 1 if jit == "on" else 4  # the cold tier is slower: fewer iterations
+            for mode in MODES:
+                rows.append(per_iteration(benchmark, mode, jit, small // scale, large // scale, repeat))
+        measured = qemu_per_iteration(benchmark, small * 10, large * 10, repeat)
+        if measured is not None:
+            qemu[benchmark] = measured
+    return rows, qemu
+
+
+def micro_report(rows: list[PerIteration], qemu: dict[str, float]) -> str:
+    lines = ["virtualization microbenchmarks: microseconds per iteration",
+             f"  {'benchmark':<10}{'tier':<6}{'native':>10}{'bt':>10}{'trap':>10}{'trap/bt':>9}"
+             f"{'qemu':>9}"]
+    index = {(r.benchmark, r.mode, r.jit): r.microseconds for r in rows}
+    for benchmark in MICROBENCHMARKS:
+        for jit in ("on", "off"):
+            native, bt, trap = (index[(benchmark, mode, jit)] for mode in MODES)
+            ratio = f"{trap / bt:.2f}" if bt > 0 else "-"
+            tcg = f"{qemu[benchmark]:.3f}" if jit == "on" and benchmark in qemu else ""
+            label = "hot" if jit == "on" else "cold"
+            lines.append(f"  {benchmark:<10}{label:<6}{native:>10.3f}{bt:>10.3f}{trap:>10.3f}{ratio:>9}{tcg:>9}")
+    return "\n".join(lines)
+
+
+# -- multitask ------------------------------------------------------------------------------
+def multitask_table(repeat: int) -> list[Measurement]:
+    rows = []
+    for mode in MODES:
+        for jit in ("on", "off"):
+            row = Measurement("multitask", f"{mode} {'hot' if jit == 'on' else 'cold'}")
+            for _ in range(repeat):
+                seconds, insns, status, split = dbt_run("multitask", "", mode=mode, jit=jit)
+                row.seconds.append(seconds)
+                row.insns, row.status, row.extra = insns, status, split
+            rows.append(row)
+    return rows
+
+
+def multitask_report(rows: list[Measurement]) -> str:
+    lines = ["multitask kernel (3 tasks, timer preemption, CR3 switches)",
+             f"  {'configuration':<14}{'instructions':>15}{'seconds':>10}{'MIPS':>9}{'hot / cold':>12}"]
+    by = {row.config: row for row in rows}
+    for row in rows:
+        mode, tier = row.config.split()
+        cold = by.get(f"{mode} cold")
+        speedup = f"{cold.median / row.median:.2f}x" if tier == "hot" and cold and row.median else ""
+        lines.append(f"  {row.config:<14}{row.insns:>15,}{row.median:>10.3f}{row.mips:>9.2f}{speedup:>12}")
+    return "\n".join(lines)
+
+
+# -- output ---------------------------------------------------------------------------------
 def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -109,32 +236,74 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def chart(compute: list[Measurement], micro: list[PerIteration], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+    labels = [f"{m.guest}\n{m.config}" for m in compute]
+    left.bar(range(len(compute)), [m.mips for m in compute],
+             color=["#4c72b0" if "hot" in m.config else "#dd8452" if "cold" in m.config else "#55a868"
+                    for m in compute])
+    left.set_xticks(range(len(compute)), labels, fontsize=7)
+    left.set_yscale("log")
+    left.set_ylabel("guest MIPS (log)")
+    left.set_title("compute guest")
+    hot = [r for r in micro if r.jit == "on"]
+    width = 0.27
+    for offset, mode in zip((-width, 0, width), MODES, strict=True):
+        values = [r.microseconds for r in hot if r.mode == mode]
+        right.bar([i + offset for i in range(len(MICROBENCHMARKS))], values, width, label=mode)
+    right.set_xticks(range(len(MICROBENCHMARKS)), MICROBENCHMARKS, fontsize=8)
+    right.set_yscale("log")
+    right.set_ylabel("µs per iteration (log)")
+    right.set_title("virtualization microbenchmarks (hot tier)")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="dbt's benchmark harness")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median reported)")
-    parser.add_argument("--scale", type=int, default=1, help="work scale of the compute guest under dbt")
-    parser.add_argument("--qemu-scale", type=int, default=100, help="work scale of the compute guest under QEMU")
-    parser.add_argument("--output", default="bench-results", help="directory for the JSON and PNG files")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (medians reported)")
+    parser.add_argument("--hot-scale", type=int, default=40,
+                        help="compute guest scale for the hot tier and QEMU (default 40)")
+    parser.add_argument("--cold-scale", type=int, default=1, help="compute guest scale for the cold tier")
+    parser.add_argument("--iterations", type=int, default=20000,
+                        help="microbenchmark iterations of the larger run (the smaller is a tenth)")
+    parser.add_argument("--only", choices=("compute", "micro", "multitask"), action="append",
+                        help="run only these parts (repeatable)")
+    parser.add_argument("--output", default="bench-results", help="directory for bench.json and bench.png")
     args = parser.parse_args(argv)
-    measurements: list[Measurement] = []
+    parts = set(args.only or ("compute", "micro", "multitask"))
     print(f"machine: {machine_description()}", flush=True)
-    cold = measure_dbt("compute", f"scale={args.scale}", args.repeat, "dbt-cold")
-    measurements.append(cold)
-    qemu_insns = compute_insns(args.qemu_scale, cold.insns, args.scale)
-    qemu = measure_qemu("compute", f"scale={args.qemu_scale}", args.repeat, qemu_insns)
-    if qemu is not None:
-        measurements.append(qemu)
-    else:
-        print("qemu-system-i386 not found: QEMU column skipped", file=sys.stderr)
-    print(report(measurements))
-    print(f"cold tier split (compute): translate {cold.split['translate']:.3f} s, "
-          f"execute {cold.split['execute']:.3f} s")
+    results: dict[str, object] = {"machine": machine_description(), "date": time.strftime("%Y-%m-%d")}
+    compute: list[Measurement] = []
+    micro: list[PerIteration] = []
+    if "compute" in parts:
+        compute = compute_table(args.repeat, args.hot_scale, args.cold_scale)
+        print(compute_report(compute), flush=True)
+        results["compute"] = [asdict(m) | {"median_seconds": m.median, "mips": m.mips} for m in compute]
+    if "micro" in parts:
+        micro, qemu = micro_table(args.repeat, args.iterations // 10, args.iterations)
+        print(micro_report(micro, qemu), flush=True)
+        results["micro"] = [asdict(r) for r in micro]
+        results["micro_qemu"] = qemu
+    if "multitask" in parts:
+        multitask = multitask_table(args.repeat)
+        print(multitask_report(multitask), flush=True)
+        results["multitask"] = [asdict(m) | {"median_seconds": m.median, "mips": m.mips} for m in multitask]
     out = Path(args.output)
     out.mkdir(exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(
-        {"machine": machine_description(), "measurements": [asdict(m) | {"mips": m.mips} for m in measurements]},
-        indent=2))
-    print(f"wrote {out / 'bench.json'}")
+    (out / "bench.json").write_text(json.dumps(results, indent=2))
+    if compute and micro:
+        chart(compute, micro, out / "bench.png")
+        print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
+    else:
+        print(f"wrote {out / 'bench.json'}")
     return 0
 
 

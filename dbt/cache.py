@@ -18,8 +18,9 @@ that changes them invalidates the blocks concerned (self-modifying code).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from dbt.backend.python import Exit
 from dbt.memory.physical import PAGE_SHIFT

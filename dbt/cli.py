@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from dbt.guests import shipped_guests
@@ -68,7 +69,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--append", default="", metavar="CMDLINE",
                         help="the kernel command line (Multiboot cmdline)")
     parser.add_argument("--module", action="append", default=[], metavar="FILE[=STRING]",
-                        help="load a Multiboot module (repeatable)")
+                        help="load a Multiboot module (repeatable); its string is STRING, or FILE as given")
     parser.add_argument("--input", metavar="TEXT", help="bytes the guest reads from COM1")
     parser.add_argument("--input-file", metavar="FILE", help="COM1 input from a file ('-' for stdin)")
     parser.add_argument("--clock", choices=("virtual", "host"), default="virtual",
@@ -137,7 +138,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             serial_input = open(args.input_file, "rb")  # noqa: SIM115 (lives as long as the run)
         except OSError as error:
             raise UsageError(f"--input-file {args.input_file}: {error.strerror}") from None
-    debugcon = None
+    debugcon: Callable[[bytes], None] | None = None
     if args.debugcon == "-":
         debugcon = _stderr_sink
     elif args.debugcon is not None:
@@ -145,7 +146,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             debugcon_file = open(args.debugcon, "wb")  # noqa: SIM115 (lives as long as the run)
         except OSError as error:
             raise UsageError(f"--debugcon {args.debugcon}: {error.strerror}") from None
-        debugcon = debugcon_file.write
+        def debugcon(data: bytes) -> None:
+            debugcon_file.write(data)
     return RunOptions(
         jit=args.jit,
         jit_threshold=args.jit_threshold,

@@ -23,8 +23,9 @@ Conventions the lifter guarantees and backends rely on:
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 WIDTHS = (1, 8, 16, 32, 64)
 

@@ -23,7 +23,8 @@ def ending_report(result: RunResult) -> str:
     eip = machine.slots[Slot.EIP]
     instruction = outcome.details.get("instruction") or machine.instruction_at(eip)
     lines.append(f"  at EIP {eip:#010x}: {instruction}")
-    lines.append(f"  after {machine.icount:,} instructions")
+    resets = f" and {machine.reboots:,} reset{'s' if machine.reboots > 1 else ''}" if machine.reboots else ""
+    lines.append(f"  after {machine.icount:,} instructions{resets}")
     registers = machine.registers()
     general = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
     lines.append("  " + "  ".join(f"{name}={registers[name]:08x}" for name in general[:4]))

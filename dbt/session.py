@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from dbt.guests import find_guest
 from dbt.loader.multiboot import ImageError, Module, boot
@@ -110,7 +111,7 @@ def prepare(guest: str, options: RunOptions) -> Machine:
     modules = []
     for path, string in options.modules:
         try:
-            modules.append(Module(path.read_bytes(), string or path.name))
+            modules.append(Module(path.read_bytes(), string or str(path)))
         except OSError as error:
             raise ImageError(f"cannot read module {path}: {error.strerror}") from None
     try:

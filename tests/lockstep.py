@@ -53,7 +53,7 @@ class Lockstep:
         self.uc.mem_map(0, memory_bytes)
         self.uc.mem_write(0, bytes(self.machine.memory.ram))
         slots = self.machine.slots
-        for name, register in zip(REGISTERS, UC_REGISTERS):
+        for name, register in zip(REGISTERS, UC_REGISTERS, strict=True):
             self.uc.reg_write(register, slots[Slot[name.upper()]])
         self.uc.reg_write(U.UC_X86_REG_EFLAGS, self.machine.eflags())
         self.uc.hook_add(UC_HOOK_INSN, self._in, None, 1, 0, U.UC_X86_INS_IN)
@@ -77,7 +77,7 @@ class Lockstep:
         return state
 
     def unicorn_state(self) -> dict[str, int]:
-        state = {name: self.uc.reg_read(register) for name, register in zip(REGISTERS, UC_REGISTERS)}
+        state = {name: self.uc.reg_read(register) for name, register in zip(REGISTERS, UC_REGISTERS, strict=True)}
         state["eflags"] = self.uc.reg_read(U.UC_X86_REG_EFLAGS) & ARITH
         state["memory"] = hash(bytes(self.uc.mem_read(0, self.machine.memory.size_bytes)))
         return state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,20 @@ def test_bad_memory_size_is_a_usage_error() -> None:
     result = dbt("run", "hello", "--memory", "lots")
     assert result.returncode == 2
     assert b"memory size" in result.stderr
+
+
+def test_command_line_and_modules_reach_the_guest(built_guests, tmp_path: Path) -> None:
+    module = tmp_path / "data.bin"
+    module.write_bytes(bytes(range(200)) * 3)
+    result = dbt("run", "bootinfo", "--append", "verbose level=3", "--module", f"{module}=data v1")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert "arguments: 'verbose level=3'" in lines
+    assert "modules: 1" in lines
+    assert f"module 0: 600 bytes, crc32 {zlib.crc32(module.read_bytes()):08x}, arguments 'v1'" in lines
+
+
+def test_a_missing_module_is_a_usage_error(tmp_path: Path) -> None:
+    result = dbt("run", "hello", "--module", str(tmp_path / "absent"))
+    assert result.returncode == 2
+    assert b"is not a file" in result.stderr

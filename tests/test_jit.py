@@ -145,3 +145,51 @@ def test_self_modifying_code_inside_a_hot_loop(jit: str) -> None:
     assert outcome.ending is Ending.HALTED, outcome.message
     assert machine.slots[Slot.ESI] == sum(200 * (1 + k) for k in range(100))
     assert machine.cache.stats.code_writes >= 99
+
+
+# -- address-space switches between queueing and compiling --------------------------------------
+PAGE_DIRECTORY_2 = 0x202000
+PAGE_TABLE_2 = 0x203000
+
+SWITCH_PROGRAM = f"""
+    mov esp, 0x90000
+    xor esi, esi
+    mov ecx, 30
+    call calls
+    mov eax, {PAGE_DIRECTORY_2:#x}
+    mov cr3, eax
+    mov ecx, 10000
+busy:
+    dec ecx
+    jnz busy
+    mov ecx, 20000
+    call calls
+    hlt
+calls:
+    mov edx, {FUNCTION:#x}
+    call edx
+    add esi, eax
+    dec ecx
+    jnz calls
+    ret
+"""
+
+
+@pytest.mark.parametrize("jit", ["off", "on", "always"])
+def test_a_region_queued_before_an_address_space_switch(jit: str) -> None:
+    """The function at one virtual address is different code in two address
+    spaces.  It and the loop calling it turn hot in the first; the CR3 load
+    comes before their regions are compiled, so the function's region must
+    not be published under that address: in the second space the same
+    (compiled) loop calls the other function."""
+    machine = _paged_machine(jit)
+    memory = machine.memory
+    memory.load_image(PAGE_DIRECTORY_2, (0 | 0x83).to_bytes(4, "little") + (PAGE_TABLE_2 | 3).to_bytes(4, "little"))
+    memory.load_image(PAGE_TABLE_2, (DATA_B | 3).to_bytes(4, "little") + (CODE_B | 3).to_bytes(4, "little"))
+    memory.load_image(BASE, _assemble(SWITCH_PROGRAM, BASE))
+    machine.slots[Slot.EIP] = BASE
+    outcome = run(machine)
+    assert outcome.ending is Ending.HALTED, outcome.message
+    assert machine.slots[Slot.ESI] == 30 * 7 + 20000 * 11
+    if jit != "off":
+        assert machine.jit.native_insns > 50_000

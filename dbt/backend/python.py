@@ -15,8 +15,9 @@ nothing for this.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from dbt.cpu.state import SLOT_NAMES, Slot
 from dbt.ir import COMPARE, CONVERT, Block, Const, Helper, Inst, Op, Temp, Value, mask

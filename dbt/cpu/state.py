@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+from typing import TYPE_CHECKING
 
 # Segment registers in the order of their x86 encoding (sreg field of ModRM),
 # followed by the two system segments.
@@ -51,7 +52,16 @@ def _slot_names() -> list[str]:
 
 
 SLOT_NAMES: tuple[str, ...] = tuple(_slot_names())
-Slot = enum.IntEnum("Slot", [(name.upper(), index) for index, name in enumerate(SLOT_NAMES)])  # type: ignore[misc]
+if TYPE_CHECKING:
+    # The members are made from SLOT_NAMES at run time; to the type checker
+    # any upper-case attribute of Slot is a Slot.
+    class _SlotMeta(enum.EnumMeta):
+        def __getattr__(cls, name: str) -> Slot: ...
+
+    class Slot(enum.IntEnum, metaclass=_SlotMeta):
+        pass
+else:
+    Slot = enum.IntEnum("Slot", [(name.upper(), index) for index, name in enumerate(SLOT_NAMES)])
 
 
 def segment_slot(segment: int, field: str) -> int:

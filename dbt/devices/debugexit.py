@@ -3,7 +3,7 @@ and dbt exits with QEMU's status (v << 1) | 1."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from dbt.devices.bus import Device
 from dbt.vmm.outcome import Ending, Outcome

@@ -9,7 +9,8 @@ available (priority over) transmitter holding register empty.
 from __future__ import annotations
 
 from collections import deque
-from typing import BinaryIO, Callable
+from collections.abc import Callable
+from typing import BinaryIO
 
 from dbt.devices.bus import Device
 

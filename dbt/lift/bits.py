@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dbt.cpu.state import CF
 from dbt.decode import Instruction, OperandKind
-from dbt.ir import Const
+from dbt.ir import Const, Value
 from dbt.lift import flags
 from dbt.lift.context import LiftContext, Location
 from dbt.lift.registry import lifts
@@ -20,7 +20,7 @@ def bit_test(ctx: LiftContext, insn: Instruction) -> None:
     name = insn.mnemonic
     write = name != "bt"
     if offset_op.kind is OperandKind.IMM:
-        bit_index = Const(offset_op.imm & (width - 1), width)
+        bit_index: Value = Const(offset_op.imm & (width - 1), width)
         where = ctx.location(base_op, write=write)
     else:
         offset = ctx.read_reg(offset_op.reg)  # type: ignore[arg-type]

@@ -9,13 +9,22 @@ next), or at the instruction limit of the translation environment.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from dbt.decode import Decoder, Instruction
 from dbt.ir import Block, Builder, eliminate_dead_code
 from dbt.lift import (  # noqa: F401  (importing a family registers its lifters)
-    arith, bits, control, data, misc, segments, shift, stack, string, system,
+    arith,
+    bits,
+    control,
+    data,
+    misc,
+    segments,
+    shift,
+    stack,
+    string,
+    system,
 )
 from dbt.lift.context import UD, LiftContext, Unsupported
 from dbt.lift.env import TranslationEnv

@@ -29,7 +29,7 @@ for _index, (_r32, _r16, _lo, _hi) in enumerate(
 ):
     REGISTERS[_r32] = (_index, 0, 32)
     REGISTERS[_r16] = (_index, 0, 16)
-    if _lo:
+    if _lo and _hi:
         REGISTERS[_lo] = (_index, 0, 8)
         REGISTERS[_hi] = (_index, 8, 8)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dbt.decode import Instruction, OperandKind
 from dbt.ir import Const, Value
 from dbt.lift import flags, segments
-from dbt.lift.context import LiftContext, Unsupported
+from dbt.lift.context import LiftContext
 from dbt.lift.data import condition_code
 from dbt.lift.registry import lifts
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dbt.cpu.state import AF, CF, PF, SF, ZF
 from dbt.decode import Instruction, OperandKind
-from dbt.ir import Const
+from dbt.ir import Const, Value
 from dbt.lift import flags
 from dbt.lift.context import REGISTERS, LiftContext, Unsupported
 from dbt.lift.registry import lifts
@@ -68,7 +68,7 @@ def bswap(ctx: LiftContext, insn: Instruction) -> None:
         # QEMU clear it, and so does dbt.
         ctx.write_reg(op.reg, Const(0, 16))  # type: ignore[arg-type]
         return
-    result = Const(0, 32)
+    result: Value = Const(0, 32)
     for byte in range(4):
         part = b.and_(b.lshr(value, Const(8 * byte, 32)), Const(0xFF, 32))
         result = b.or_(result, b.shl(part, Const(8 * (3 - byte), 32)))

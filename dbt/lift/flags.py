@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dbt.cpu.state import AF, ARITH_FLAGS, CF, OF, PF, SF, ZF, CcOp, Slot, cc_op_for
-from dbt.ir import Block, Builder, Const, Helper, Op, Temp, Value, mask
+from dbt.ir import Block, Builder, Const, Helper, Op, Temp, Value
 
 if TYPE_CHECKING:
     from dbt.lift.context import LiftContext
@@ -188,7 +188,7 @@ def arith_flags(b: Builder, kind: int, dst: Value, src: Value | None, src2: Valu
     """All six arithmetic flags as a 32-bit value with the bits in their places."""
     if kind == KIND_EFLAGS:
         return b.and_(dst, Const(ARITH_FLAGS, 32))
-    result = Const(0, 32)
+    result: Value = Const(0, 32)
     for name, bit_mask in (("c", CF), ("p", PF), ("a", AF), ("z", ZF), ("s", SF), ("o", OF)):
         result = b.or_(result, _place(b, _flag(b, kind, name, dst, src, src2), bit_mask))
     return result
@@ -204,7 +204,8 @@ def flags_function(cc_op: int) -> tuple[Block, tuple[Temp, Temp, Temp], Value]:
         return block, params, Const(0, 32)  # materialised flags live in the eflags slot
     kind, size_index = divmod(cc_op, 4)
     width = (8, 16, 32)[size_index]
-    dst, src, src2 = (_narrow(b, p, width) for p in params)
+    dst, src = (_narrow(b, p, width) for p in params[:2])
+    src2: Value | None = _narrow(b, params[2], width)
     if kind in (KIND_INC, KIND_DEC, KIND_RESULT):
         src2 = None
         src = params[1]
@@ -221,7 +222,8 @@ def flag_function(cc_op: int, name: str) -> tuple[Block, tuple[Temp, Temp, Temp]
         return block, params, Const(0, 32)
     kind, size_index = divmod(cc_op, 4)
     width = (8, 16, 32)[size_index]
-    dst, src, src2 = (_narrow(b, p, width) for p in params)
+    dst, src = (_narrow(b, p, width) for p in params[:2])
+    src2: Value | None = _narrow(b, params[2], width)
     if kind in (KIND_INC, KIND_DEC, KIND_RESULT):
         src2 = None
         src = params[1]

@@ -11,7 +11,7 @@ vocabulary, and ``translator_rules/`` says which instruction gets which.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from dbt.cpu.state import IF, IOPL_MASK, RF, VM, Seg, Slot
 from dbt.decode import Instruction, OperandKind

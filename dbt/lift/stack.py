@@ -55,7 +55,7 @@ def pusha(ctx: LiftContext, insn: Instruction) -> None:
 def popa(ctx: LiftContext, insn: Instruction) -> None:
     width = 32 if insn.mnemonic == "popal" else 16
     popped = [ctx.pop(width) for _ in _ORDER]
-    for index, value in zip(reversed(range(8)), popped):
+    for index, value in zip(reversed(range(8)), popped, strict=True):
         if _ORDER[index] != "esp":  # the saved stack pointer is skipped
             ctx.write_reg(ctx.reg_by_index(index, width), value)
 

@@ -10,13 +10,31 @@ flags word) may have changed.
 from __future__ import annotations
 
 from dbt.cpu.state import (
-    AC, AF, ARITH_FLAGS, CF, CR0_TS, DF, EFLAGS_FIXED_ONE, ID, IF, IOPL_MASK, NT, OF, PF, RF, SF,
-    TF, VM, ZF, Seg, Slot,
+    AC,
+    AF,
+    ARITH_FLAGS,
+    CF,
+    CR0_TS,
+    DF,
+    EFLAGS_FIXED_ONE,
+    ID,
+    IF,
+    IOPL_MASK,
+    NT,
+    OF,
+    PF,
+    RF,
+    SF,
+    TF,
+    VM,
+    ZF,
+    Seg,
+    Slot,
 )
 from dbt.decode import Instruction, OperandKind
 from dbt.ir import Const, Helper, Value
 from dbt.lift import flags
-from dbt.lift.context import GP, REGISTERS, SEGMENTS, LiftContext, Unsupported, seg_slot
+from dbt.lift.context import GP, SEGMENTS, LiftContext, Unsupported, seg_slot
 from dbt.lift.registry import lifts
 from dbt.lift.string import begin_repeat, end_repeat, index_registers, source_segment, step
 
@@ -36,7 +54,7 @@ WRMSR = Helper("wrmsr", (), None, reads_state=True, may_fault=True)
 INVLPG = Helper("invlpg", (32,), None)
 
 
-def port_value(ctx: LiftContext, op) -> Const | object:
+def port_value(ctx: LiftContext, op) -> Value:
     if op.kind is OperandKind.IMM:
         return Const(op.imm & 0xFF, 32)
     return ctx.b.zext(ctx.read_reg("dx"), 32)
@@ -60,7 +78,7 @@ def exit_to_eip(ctx: LiftContext, reason: str) -> None:
 def in_(ctx: LiftContext, insn: Instruction) -> None:
     dst, port_op = insn.operands
     width = dst.size * 8
-    value = ctx.call(IO_IN, port_value(ctx, port_op), Const(width // 8, 32), Const(ctx.index, 32))  # type: ignore[arg-type]
+    value = ctx.call(IO_IN, port_value(ctx, port_op), Const(width // 8, 32), Const(ctx.index, 32))
     assert value is not None
     ctx.write_reg(dst.reg, ctx.b.trunc(value, width))  # type: ignore[arg-type]
     monitor_exit(ctx, insn, "io")

@@ -47,6 +47,8 @@ BOOT_LOADER_NAME = b"dbt"
 
 ELF_MAGIC = b"\x7fELF"
 PT_LOAD = 1
+SHT_NULL = 0
+SHT_NOBITS = 8
 
 
 class ImageError(Exception):
@@ -61,11 +63,23 @@ class Segment:
 
 
 @dataclass
+class ElfSections:
+    """The ELF section header table and the sections no segment loads
+    (the string and symbol tables), which the loader places in memory."""
+
+    count: int
+    entry_size: int
+    string_index: int
+    table: bytes
+    unloaded: list[tuple[int, bytes]]  # (section index, contents)
+
+
+@dataclass
 class KernelImage:
     entry: int
     segments: list[Segment]
     header_flags: int
-    section_headers: tuple[int, int, int, bytes] | None = None  # (count, entry size, shstrndx, table)
+    section_headers: ElfSections | None = None
 
     @property
     def end(self) -> int:
@@ -157,8 +171,16 @@ def _parse_elf(data: bytes, flags: int) -> KernelImage:
     if not segments:
         raise ImageError("the kernel ELF has nothing to load (no PT_LOAD segment)")
     sections = None
-    if e_shnum and e_shentsize and e_shoff + e_shnum * e_shentsize <= len(data):
-        sections = (e_shnum, e_shentsize, e_shstrndx, data[e_shoff:e_shoff + e_shnum * e_shentsize])
+    if e_shnum and e_shentsize >= 40 and e_shoff + e_shnum * e_shentsize <= len(data):
+        table = data[e_shoff:e_shoff + e_shnum * e_shentsize]
+        unloaded = []
+        for index in range(e_shnum):
+            sh_type, _, sh_addr, sh_offset, sh_size = struct.unpack_from("<5I", table, index * e_shentsize + 4)
+            if sh_addr == 0 and sh_size and sh_type not in (SHT_NULL, SHT_NOBITS):
+                if sh_offset + sh_size > len(data):
+                    raise ImageError(f"ELF section {index} describes bytes outside the file")
+                unloaded.append((index, data[sh_offset:sh_offset + sh_size]))
+        sections = ElfSections(e_shnum, e_shentsize, e_shstrndx, table, unloaded)
     return KernelImage(e_entry, segments, flags, sections)
 
 
@@ -203,13 +225,25 @@ def boot(machine, data: bytes, cmdline: str = "", modules: list[Module] | None =
     cursor = _align(kernel.end, 4096)
     section_fields = b"\0" * 16
     if kernel.section_headers is not None:
-        count, entry_size, string_index, table = kernel.section_headers
-        if cursor + len(table) > ram:
+        # "All sections are loaded": the ones no segment holds go after the
+        # table, whose copy gets their addresses.
+        sections = kernel.section_headers
+        table = bytearray(sections.table)
+        table_address = cursor
+        cursor = _align(cursor + len(table), 16)
+        for index, contents in sections.unloaded:
+            if cursor + len(contents) > ram:
+                raise ImageError("no room in guest memory for the ELF sections")
+            write(cursor, contents)
+            struct.pack_into("<I", table, index * sections.entry_size + 12, cursor)
+            cursor = _align(cursor + len(contents), 16)
+        if cursor > ram:
             raise ImageError("no room in guest memory for the ELF section headers")
-        write(cursor, table)
-        section_fields = struct.pack("<4I", count, entry_size, cursor, string_index)
+        write(table_address, bytes(table))
+        section_fields = struct.pack("<4I", sections.count, sections.entry_size, table_address,
+                                     sections.string_index)
         flags |= INFO_ELF_SECTIONS
-        cursor = _align(cursor + len(table), 4096)
+        cursor = _align(cursor, 4096)
     if modules:
         module_table = b""
         for module in modules:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dbt.cpu.state import CR0_PG, CR0_WP, CR4_PGE, CR4_PSE, Slot
 from dbt.memory.physical import PAGE_SHIFT, PAGE_SIZE, PhysicalMemory
@@ -210,7 +211,7 @@ class Mmu:
     def flush(self, keep_global: bool = False) -> None:
         """Forget translations (all, or all but global pages: a CR3 load)."""
         self.tlb_flushes += 1
-        kept = []
+        kept: list[tuple[list[int], int, bool]] = []
         for tlb, page, is_global in self._filled:
             if keep_global and is_global:
                 kept.append((tlb, page, is_global))

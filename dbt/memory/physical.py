@@ -9,7 +9,7 @@ for JIT-compiled code.
 from __future__ import annotations
 
 import ctypes
-from typing import Callable
+from collections.abc import Callable
 
 from dbt.devices.bus import Bus
 

@@ -7,8 +7,8 @@ the same layout the CPU state's segment caches hold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from dbt.cpu.state import Slot
 from dbt.vmm.faults import GuestFault

@@ -6,28 +6,36 @@ unlinked direct exit is looked up and then linked, an indirect exit (or a
 monitor exit, which carries a reason) is looked up from EIP every time.
 
 Guest time is the instruction count.  ``machine.deadline`` is the count at
-which something is due (a device event, the budget, a periodic wall-clock
-check); a block that could run past it is replaced by a shorter translation
-that stops exactly there, so events happen at the same instruction in every
-run and every tier.
+which something is due.  Deadlines are *hard* (a device event, the budget, a
+single-step trap, the end of an interrupt shadow: the guest sees when they
+happen) or *soft* (the periodic wall-clock check, a batch of regions waiting
+for the compiler: the guest cannot tell).  A block that could run past a
+hard deadline is replaced by a shorter translation that stops exactly
+there, so events happen at the same instruction in every run and every
+tier; a soft deadline is served early, at the boundary of the block that
+would cross it, so it costs no extra translation.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 import traceback
 
 from dbt.cache import TranslatedBlock
-from dbt.cpu.state import IF, TF, Slot
-from dbt.lift.env import EMULATE, PAGING, TranslationEnv
+from dbt.cpu.state import TF, Slot
 from dbt.ir import TRAP
-from dbt.vmm.jit import NATIVE_EXIT
+from dbt.lift.env import EMULATE, PAGING, TranslationEnv
 from dbt.vmm.faults import VECTOR_SHORT, BlockInterrupted, CodeWrite, GuestFault, MmioAccess
+from dbt.vmm.jit import NATIVE_EXIT
 from dbt.vmm.machine import Machine
 from dbt.vmm.outcome import Ending, Outcome
 
 # How often (in instructions) the loop looks at the wall clock for --timeout.
 CHECK_INTERVAL_INSNS = 1_000_000
+
+# Allocations between young-generation collections while a guest runs.
+GC_THRESHOLD = 20_000
 
 # Monitor exits whose reason asks for more than a look at pending events.
 HALTS = frozenset({"hlt", "callout:halt"})
@@ -51,6 +59,11 @@ class Executor:
         self.shadow_until = 0
         # A trap handler is emulating an instruction: its faults are the guest's.
         self.emulating = False
+        # The earliest hard deadline (machine.deadline may be an earlier soft one).
+        self.hard_deadline = 0
+        # Soft deadlines count as reached (served at a block boundary before them).
+        self.early = False
+        self.reboots_seen = 0
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -60,6 +73,14 @@ class Executor:
             self.timeout_at = machine.started_at + machine.config.timeout_seconds
         self.next_check = machine.icount + CHECK_INTERVAL_INSNS
         self._set_deadline()
+        # Translation allocates many small objects that live as long as the
+        # run: at the collector's default pace it would traverse them again
+        # and again, so collections are rarer while the run lasts.  (Freezing
+        # the heap would save a little more, but it moves uncollected garbage
+        # of earlier runs in the same process -- whole machines with their
+        # RAM -- where only a full collection finds it.)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
         try:
             self._loop()
         except Exception as error:  # a monitor bug: report it, never hide it
@@ -67,6 +88,8 @@ class Executor:
                 Ending.MONITOR_ERROR, message=f"internal error in dbt: {error!r}",
                 details={"traceback": traceback.format_exc()},
             )
+        finally:
+            gc.set_threshold(*thresholds)
         assert machine.outcome is not None
         if machine.jit is not None:
             machine.jit.fold_counters()
@@ -87,10 +110,12 @@ class Executor:
                     continue
             icount = machine.icount
             if icount + block.insn_count > machine.deadline:
-                if icount >= machine.deadline:
+                if icount >= machine.deadline or icount + block.insn_count <= self.hard_deadline:
                     # Linked transitions do not store EIP: the block in hand is where we are.
                     slots[Slot.EIP] = block.pc
+                    self.early = icount < machine.deadline  # only a soft deadline is near
                     self._service()
+                    self.early = False
                     block = None
                     continue
                 block = self._shortened(block, machine.deadline - icount)
@@ -146,12 +171,14 @@ class Executor:
     # -- events --------------------------------------------------------------------------
     def _set_deadline(self) -> None:
         machine = self.machine
-        deadline = min(self.budget_end, self.next_check, machine.next_event())
-        if machine.jit is not None and machine.jit.queue:
-            deadline = min(deadline, machine.jit.queued_at + machine.jit.batch_delay)
+        hard = min(self.budget_end, machine.next_event())
         if self.step_armed or (self.shadow_until > machine.icount):
-            deadline = min(deadline, machine.icount + 1)
-        machine.deadline = deadline
+            hard = min(hard, machine.icount + 1)
+        soft = self.next_check
+        if machine.jit is not None and machine.jit.queue:
+            soft = min(soft, machine.jit.queued_at + machine.jit.batch_delay)
+        self.hard_deadline = hard
+        machine.deadline = min(hard, soft)
 
     def _service(self) -> None:
         """Whatever is due at this instruction boundary: the budget, the
@@ -162,7 +189,8 @@ class Executor:
                 Ending.INSTRUCTION_BUDGET,
                 message=f"the instruction budget ({self.budget_end:,} instructions) is used up"))
             return
-        if machine.icount >= self.next_check:
+        if machine.icount >= self.next_check or self.early or machine.reboots != self.reboots_seen:
+            self.reboots_seen = machine.reboots  # reboots take time but retire nothing
             self.next_check = machine.icount + CHECK_INTERVAL_INSNS
             if self.timeout_at is not None and time.perf_counter() >= self.timeout_at:
                 machine.request_stop(Outcome(
@@ -175,7 +203,7 @@ class Executor:
             slots[Slot.DR6] |= 1 << 14  # BS: the #DB is a single-step trap
             eip = slots[Slot.EIP]
             machine.deliver_exception(GuestFault(1, None, TRAP), eip, eip)
-        if machine.jit is not None and machine.jit.due():
+        if machine.jit is not None and machine.jit.due(self.early):
             machine.jit.compile_queue()
         machine.service_devices()
         if machine.outcome is None and machine.icount >= self.shadow_until:
@@ -197,6 +225,7 @@ class Executor:
         next instruction boundary serviced (IF, TF or a device may have changed)."""
         machine = self.machine
         if reason == NATIVE_EXIT:
+            assert machine.jit is not None  # only compiled code returns it
             machine.jit.serve(self)
             return
         if not self.emulating:  # a trap handler's own exit is counted as its trap
@@ -223,7 +252,24 @@ class Executor:
             machine.request_stop(Outcome(
                 Ending.HALTED, message="the guest halted and no device will ever interrupt it"))
             return
+        if not machine.clock.virtual:
+            self._sleep_until_event()
+            return
         machine.icount = max(machine.icount, min(wake, self.budget_end))
+
+    def _sleep_until_event(self) -> None:
+        """HLT under --clock host: the host sleeps until the next device
+        event is due (or the --timeout passes)."""
+        machine = self.machine
+        event_ns = machine.platform.next_event_ns()
+        if event_ns is None:
+            return
+        delay = (event_ns - machine.clock.ns(machine.icount)) / 1e9
+        if self.timeout_at is not None:
+            delay = min(delay, self.timeout_at - time.perf_counter())
+            self.next_check = machine.icount  # the next service looks at the clock
+        if delay > 0:
+            time.sleep(delay)
 
     # -- faults ----------------------------------------------------------------------------
     def _interrupted(self, block: TranslatedBlock, interruption: BlockInterrupted) -> None:

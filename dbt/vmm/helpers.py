@@ -7,8 +7,9 @@ only adapted to the helper calling convention.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from dbt.backend.python import compile_function
 from dbt.cpu.state import CcOp

@@ -92,12 +92,13 @@ def _shut_down(machine: Machine, chain: list[GuestFault], address: int) -> None:
             vector=first.vector, error_code=first.error_code,
         ))
         return
-    if machine.config.on_triple_fault == "reset" and machine.reboot is not None:
-        machine.reboot()
-        return
-    machine.request_stop(Outcome(
+    outcome = Outcome(
         Ending.TRIPLE_FAULT,
         message=f"triple fault at EIP {address:#010x}: {story}",
         details={"instruction": machine.instruction_at(address), "chain": story},
         vector=chain[0].vector, error_code=chain[0].error_code,
-    ))
+    )
+    if machine.config.on_triple_fault == "reset" and machine.reboot is not None:
+        machine.reboot_or_stop(outcome)
+        return
+    machine.request_stop(outcome)

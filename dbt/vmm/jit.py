@@ -17,8 +17,20 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dbt.backend.llvm import (
-    BUDGET, FAULT, INTERRUPTED, MONITOR, NEED_LOOKUP, NO_ERROR_CODE, TABLE_ENTRIES, Bindings,
-    CompiledRegion, NativeTarget, RegionBlock, TableEntry, compile_module, table_index,
+    BUDGET,
+    FAULT,
+    INTERRUPTED,
+    MONITOR,
+    NEED_LOOKUP,
+    NO_ERROR_CODE,
+    TABLE_ENTRIES,
+    Bindings,
+    CompiledRegion,
+    NativeTarget,
+    RegionBlock,
+    TableEntry,
+    compile_module,
+    table_index,
 )
 from dbt.backend.python import Exit
 from dbt.cpu.state import Slot
@@ -71,6 +83,8 @@ class Jit:
         self.reason_names: list[str] = []
         self.queue: list[TranslatedBlock] = []
         self.queued_at = 0
+        # Counts the times EIP-to-code mappings changed (CR3 loads, INVLPG...).
+        self.generation = 0
         self.regions: list[CompiledRegion] = []
         self.region_of_head: dict[int, CompiledRegion] = {}  # id(head block) -> region
         self.compile_seconds = 0.0
@@ -147,6 +161,7 @@ class Jit:
         if id(block) in self.region_of_head or block.artifacts.get("tier") == "queued":
             return
         block.artifacts["tier"] = "queued"
+        block.artifacts["queued_generation"] = self.generation
         if not self.queue:
             self.queued_at = self.machine.icount
         self.queue.append(block)
@@ -164,8 +179,9 @@ class Jit:
     def batch_delay(self) -> int:
         return BATCH_DELAY_ALWAYS_INSNS if self.policy == "always" else BATCH_DELAY_INSNS
 
-    def due(self) -> bool:
-        return bool(self.queue) and self.machine.icount - self.queued_at >= self.batch_delay
+    def due(self, early: bool = False) -> bool:
+        """A batch is waiting and its delay is over (``early``: nearly over)."""
+        return bool(self.queue) and (early or self.machine.icount - self.queued_at >= self.batch_delay)
 
     def compile_queue(self) -> None:
         heads = [block for block in self.queue if block.valid]
@@ -189,7 +205,7 @@ class Jit:
             compiled = compile_module(
                 self.target, self.bindings(privilege),
                 [[self._region_block(block) for block in members] for _, members in regions], identity)
-            for (head, members), region in zip(regions, compiled):
+            for (head, members), region in zip(regions, compiled, strict=True):
                 self._install(head, members, region)
         elapsed = time.perf_counter() - started
         self.compile_seconds += elapsed
@@ -235,17 +251,20 @@ class Jit:
     def _install(self, head: TranslatedBlock, members: list[TranslatedBlock], region: CompiledRegion) -> None:
         """Every block of the region becomes a way into native code: its
         Python function enters the dispatcher, and the dispatcher's table
-        finds it."""
+        finds it.  The table maps EIPs: if the mappings changed since the
+        head was queued, its EIP may now name other code, so the blocks are
+        published only when Python next reaches them."""
         region.members = members  # type: ignore[attr-defined]
         self.regions.append(region)
+        publish = head.artifacts.get("queued_generation", self.generation) == self.generation
         for block in members:
             block.artifacts.setdefault("regions", []).append(region)
             block.artifacts["region"] = region  # .llvm_ir and .assembly on request
             if id(block) not in self.region_of_head:
-                self._enter_natively(block, region)
+                self._enter_natively(block, region, publish)
                 block.artifacts["tier"] = "hot"
 
-    def _enter_natively(self, block: TranslatedBlock, region: CompiledRegion) -> None:
+    def _enter_natively(self, block: TranslatedBlock, region: CompiledRegion, publish: bool = True) -> None:
         self.region_of_head[id(block)] = region
         block.artifacts["cold_function"] = block.function
         if not block.exits or block.exits[-1].reason != NATIVE_EXIT:
@@ -260,7 +279,8 @@ class Jit:
             return native_exit
 
         block.function = enter
-        self._publish(block, region)
+        if publish:
+            self._publish(block, region)
 
     def _publish(self, block: TranslatedBlock, region: CompiledRegion) -> None:
         index = table_index(block.pc)
@@ -314,6 +334,7 @@ class Jit:
     def forget_virtual(self) -> None:
         """Mappings from EIP to code changed: empty the native look-up table
         (heads re-publish themselves when Python reaches them again)."""
+        self.generation += 1
         for index in self.installed:
             self.table[index].function = None
         self.installed.clear()

@@ -3,17 +3,19 @@ the translator that fills it.  ``dbt.vmm.executor`` runs it."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
-from datetime import datetime, timezone
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable
+from datetime import UTC, datetime
+from typing import BinaryIO
 
 from dbt.backend.python import Runtime, compile_block
 from dbt.cache import TranslatedBlock, TranslationCache
 from dbt.cpu.state import (
     CR0_ET,
-    IF,
     CR0_PE,
     EFLAGS_FIXED_ONE,
     SEGMENT_FIELDS,
@@ -21,28 +23,27 @@ from dbt.cpu.state import (
     Seg,
     Slot,
 )
-from dbt.decode import Decoder
+from dbt.decode import Decoder, Instruction
 from dbt.devices.bus import Bus
 from dbt.devices.debugexit import DebugExit
 from dbt.devices.pc import PcPlatform
 from dbt.devices.uart import Uart16550
 from dbt.ir import Op
 from dbt.lift.block import lift_block
+from dbt.lift.context import LiftContext
 from dbt.lift.env import ATTR_DB, ATTR_G, ATTR_P, ATTR_S, TranslationEnv, flags_word
+from dbt.lift.shadow import OPERATIONS
 from dbt.memory.mmu import SUPERVISOR, USER, Mmu
 from dbt.memory.physical import PAGE_SHIFT, PhysicalMemory
+from dbt.rules import RuleSet, default_rules
 from dbt.vmm.clock import Clock
 from dbt.vmm.faults import GuestFault
 from dbt.vmm.helpers import bind_helpers
-from dbt.vmm.outcome import Ending, Outcome
 from dbt.vmm.modes import Mode, make_view
 from dbt.vmm.monitor import Monitor
+from dbt.vmm.outcome import Ending, Outcome
 from dbt.vmm.system import SystemOps
 from dbt.vmm.tracer import Tracer
-from dbt.decode import Instruction
-from dbt.lift.context import LiftContext
-from dbt.lift.shadow import OPERATIONS
-from dbt.rules import RuleSet, default_rules
 
 GP = 13
 
@@ -79,7 +80,17 @@ class BlockInfo:
 
 
 class Machine:
+    # Every machine of this process.  A machine is a web of cycles (devices,
+    # closures and the cache all point back at it), so the last reference to
+    # it going away does not free its RAM: that waits for a full collection,
+    # which a process with a large heap runs rarely.  A new machine therefore
+    # collects first when an older one may be dead; a single run never does.
+    existing: weakref.WeakSet[Machine] = weakref.WeakSet()
+
     def __init__(self, config: MachineConfig | None = None) -> None:
+        if Machine.existing:
+            gc.collect()
+        Machine.existing.add(self)
         self.config = config or MachineConfig()
         self.state = CpuState()
         self.slots = memoryview(self.state).cast("B").cast("I")  # type: ignore[arg-type]
@@ -114,10 +125,11 @@ class Machine:
         self.reboot: Callable[[], None] | None = None  # set by whoever loaded the kernel
         self.interrupts_delivered = 0
         self.reboots = 0
+        self.rebooted_at = 0  # icount at the last reboot
         self._attach_devices()
         self.helpers = bind_helpers(self)
         self.helpers.update(self.monitor.helpers())
-        self._rules = None
+        self._rules: RuleSet | None = None
         self.runtimes = tuple(
             Runtime(self.slots, self.mmu.loads[p], self.mmu.stores[p], self.helpers)
             for p in (SUPERVISOR, USER)
@@ -164,7 +176,7 @@ class Machine:
             self.uart.attach_input(source)
 
     def _new_platform(self) -> PcPlatform:
-        start = VIRTUAL_EPOCH if self.clock.virtual else datetime.now(timezone.utc).replace(tzinfo=None)
+        start = VIRTUAL_EPOCH if self.clock.virtual else datetime.now(UTC).replace(tzinfo=None)
         return PcPlatform(
             self.bus, self.now_ns,
             memory_read=self.memory.read, memory_write=self.memory.write,
@@ -250,9 +262,23 @@ class Machine:
 
     def _reset_requested(self) -> None:
         if self.config.on_reset == "reboot" and self.reboot is not None:
-            self.reboot()
+            self.reboot_or_stop(Outcome(Ending.SHUTDOWN, message="the guest reset the machine"))
             return
         self.request_stop(Outcome(Ending.SHUTDOWN, message="the guest reset the machine"))
+
+    def reboot_or_stop(self, ending: Outcome) -> None:
+        """Reset the PC and boot the kernel again, unless the guest got here
+        again without retiring an instruction since the last reset: that
+        loop would never end, so the run ends with ``ending``."""
+        assert self.reboot is not None
+        if self.reboots and self.icount == self.rebooted_at:
+            ending.message += ("; the guest did not retire one instruction since the last reset, "
+                               "so the run stops rather than reset forever")
+            self.request_stop(ending)
+            return
+        self.reboot()
+        self.rebooted_at = self.icount
+        self.deadline = self.icount  # have the executor look at once
 
     # -- control ---------------------------------------------------------------------------
     def request_stop(self, outcome: Outcome) -> None:

@@ -9,10 +9,26 @@ CPU up so that the guest keeps running deprivileged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from dbt.cpu.state import (
-    AC, AF, CF, DF, EFLAGS_FIXED_ONE, ID, IF, IOPL_MASK, NT, OF, PF, SF, TF, ZF, Seg, Slot,
+    AC,
+    AF,
+    CF,
+    DF,
+    EFLAGS_FIXED_ONE,
+    ID,
+    IF,
+    IOPL_MASK,
+    NT,
+    OF,
+    PF,
+    SF,
+    TF,
+    ZF,
+    Seg,
+    Slot,
 )
 from dbt.vmm.modes import MONITOR_CR0_BITS, MONITOR_GDT_BASE, MONITOR_IDT_BASE, MONITOR_IDT_LIMIT
 

@@ -13,14 +13,41 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dbt.cpu.state import (
-    CR0_PE, IF, IOPL_MASK, NT, RF, SEGMENT_FIELDS, TF, VIF, VIP, VM, Seg, Slot,
+    CR0_PE,
+    IF,
+    IOPL_MASK,
+    NT,
+    RF,
+    SEGMENT_FIELDS,
+    TF,
+    VIF,
+    VIP,
+    VM,
+    Seg,
+    Slot,
 )
 from dbt.lift.env import ATTR_DB, ATTR_P
 from dbt.memory.mmu import SUPERVISOR, USER
 from dbt.vmm.descriptors import (
-    CALL_GATE16, CALL_GATE32, GP, INTERRUPT_GATE16, INTERRUPT_GATE32, LDT, NP, SS_FAULT,
-    TASK_GATE, TRAP_GATE16, TRAP_GATE32, TS, TSS16_AVAILABLE, TSS16_BUSY, TSS32_AVAILABLE,
-    TSS32_BUSY, Descriptor, DescriptorTables, selector_error,
+    CALL_GATE16,
+    CALL_GATE32,
+    GP,
+    INTERRUPT_GATE16,
+    INTERRUPT_GATE32,
+    LDT,
+    NP,
+    SS_FAULT,
+    TASK_GATE,
+    TRAP_GATE16,
+    TRAP_GATE32,
+    TS,
+    TSS16_AVAILABLE,
+    TSS16_BUSY,
+    TSS32_AVAILABLE,
+    TSS32_BUSY,
+    Descriptor,
+    DescriptorTables,
+    selector_error,
 )
 from dbt.vmm.faults import GuestFault
 from dbt.vmm.modes import PrivilegeView

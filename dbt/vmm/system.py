@@ -8,11 +8,23 @@ trap-and-emulate monitor calls them directly.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from dbt.cpu.state import (
-    CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_DE, CR4_PAE, CR4_PGE, CR4_PSE, CR4_PVI, CR4_TSD,
-    CR4_VME, IOPL_MASK, VM, Slot,
+    CR0_CD,
+    CR0_NW,
+    CR0_PE,
+    CR0_PG,
+    CR0_WP,
+    CR4_DE,
+    CR4_PAE,
+    CR4_PGE,
+    CR4_PSE,
+    CR4_TSD,
+    IOPL_MASK,
+    VM,
+    Slot,
 )
 from dbt.vmm.faults import GuestFault
 from dbt.vmm.protection import Protection, Unsupported
