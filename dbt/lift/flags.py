@@ -13,6 +13,7 @@ functions below (``flags_function``), so the formulas exist once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -194,27 +195,11 @@ def arith_flags(b: Builder, kind: int, dst: Value, src: Value | None, src2: Valu
     return result
 
 
-def flags_function(cc_op: int) -> tuple[Block, tuple[Temp, Temp, Temp], Value]:
-    """An IR function (dst, src, src2) -> arithmetic flag bits for one ``cc_op``
-    value; the body of the ``flags_compute`` helper in every backend."""
-    block = Block(address=0)
-    b = Builder(block)
-    params = (b.temp(32), b.temp(32), b.temp(32))
-    if cc_op == CcOp.EFLAGS:
-        return block, params, Const(0, 32)  # materialised flags live in the eflags slot
-    kind, size_index = divmod(cc_op, 4)
-    width = (8, 16, 32)[size_index]
-    dst, src = (_narrow(b, p, width) for p in params[:2])
-    src2: Value | None = _narrow(b, params[2], width)
-    if kind in (KIND_INC, KIND_DEC, KIND_RESULT):
-        src2 = None
-        src = params[1]
-    return block, params, arith_flags(b, kind, dst, src, src2)
-
-
-def flag_function(cc_op: int, name: str) -> tuple[Block, tuple[Temp, Temp, Temp], Value]:
-    """An IR function (dst, src, src2) -> one flag (0 or 1, 32 bits) for one
-    ``cc_op``; the body of the ``flag_<name>`` helpers."""
+def _flag_function(cc_op: int, body: Callable[[Builder, int, Value, Value | None, Value | None], Value],
+                   ) -> tuple[Block, tuple[Temp, Temp, Temp], Value]:
+    """An IR function (dst, src, src2) -> ``body`` of the operands narrowed to
+    the width of ``cc_op`` (0 for ``CcOp.EFLAGS``: materialised flags live in
+    the eflags slot)."""
     block = Block(address=0)
     b = Builder(block)
     params = (b.temp(32), b.temp(32), b.temp(32))
@@ -227,7 +212,20 @@ def flag_function(cc_op: int, name: str) -> tuple[Block, tuple[Temp, Temp, Temp]
     if kind in (KIND_INC, KIND_DEC, KIND_RESULT):
         src2 = None
         src = params[1]
-    return block, params, b.zext(_flag(b, kind, name, dst, src, src2), 32)
+    return block, params, body(b, kind, dst, src, src2)
+
+
+def flags_function(cc_op: int) -> tuple[Block, tuple[Temp, Temp, Temp], Value]:
+    """Arithmetic flag bits for one ``cc_op`` value: the body of the
+    ``flags_compute`` helper in every backend."""
+    return _flag_function(cc_op, arith_flags)
+
+
+def flag_function(cc_op: int, name: str) -> tuple[Block, tuple[Temp, Temp, Temp], Value]:
+    """One flag (0 or 1, 32 bits) for one ``cc_op``: the body of the
+    ``flag_<name>`` helpers."""
+    return _flag_function(
+        cc_op, lambda b, kind, dst, src, src2: b.zext(_flag(b, kind, name, dst, src, src2), 32))
 
 
 # -- reading flags from the lifter ----------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dbt.cpu.state import ZF, Seg
 from dbt.decode import Instruction, Operand, OperandKind
-from dbt.ir import Const, Helper
+from dbt.ir import Const, Helper, Value
 from dbt.lift import flags
 from dbt.lift.context import SEGMENTS, LiftContext, Unsupported, seg_slot
 from dbt.lift.registry import lifts
@@ -41,9 +41,9 @@ def _after_load(ctx: LiftContext, insn: Instruction, segment: int) -> None:
     monitor_exit(ctx, insn, "shadow" if segment == Seg.SS else "env")
 
 
-def store_selector(ctx: LiftContext, dst: Operand, name: str) -> None:
-    """MOV r/m, Sreg: a register destination gets the selector zero-extended."""
-    selector = ctx.get_slot(seg_slot(SEGMENTS[name], "sel"))
+def write_selector(ctx: LiftContext, dst: Operand, selector: Value) -> None:
+    """Store a selector as MOV r/m, Sreg, SLDT and STR do: 16 bits to memory,
+    zero-extended into a 32-bit register."""
     b = ctx.b
     if dst.kind is OperandKind.MEM:
         ctx.write(ctx.location(dst, write=True), b.trunc(selector, 16))
@@ -51,6 +51,11 @@ def store_selector(ctx: LiftContext, dst: Operand, name: str) -> None:
         ctx.write_reg(dst.reg, b.and_(selector, Const(0xFFFF, 32)))  # type: ignore[arg-type]
     else:
         ctx.write_reg(dst.reg, b.trunc(selector, 16))  # type: ignore[arg-type]
+
+
+def store_selector(ctx: LiftContext, dst: Operand, name: str) -> None:
+    """MOV r/m, Sreg."""
+    write_selector(ctx, dst, ctx.get_slot(seg_slot(SEGMENTS[name], "sel")))
 
 
 def mov_to_segment(ctx: LiftContext, insn: Instruction) -> None:
@@ -220,11 +225,5 @@ def store_system_selector(ctx: LiftContext, insn: Instruction) -> None:
     """Not privileged: any CPL can read the LDTR and TR selectors."""
     (op,) = insn.operands
     segment = Seg.LDTR if insn.mnemonic == "sldt" else Seg.TR
-    selector = ctx.get_slot(seg_slot(segment, "sel"))
-    if op.kind is OperandKind.MEM:
-        ctx.write(ctx.location(op, write=True), ctx.b.trunc(selector, 16))
-    elif op.size == 4:
-        ctx.write_reg(op.reg, ctx.b.and_(selector, Const(0xFFFF, 32)))  # type: ignore[arg-type]
-    else:
-        ctx.write_reg(op.reg, ctx.b.trunc(selector, 16))  # type: ignore[arg-type]
+    write_selector(ctx, op, ctx.get_slot(seg_slot(segment, "sel")))
 

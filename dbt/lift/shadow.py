@@ -80,13 +80,7 @@ def virtual_selector_read(ctx: LiftContext, insn: Instruction) -> bool:
         width = ctx.operand_bits
         ctx.push(b.trunc(selector, 16) if width == 16 else selector)
         return True
-    dst = insn.operands[0]
-    if dst.kind is OperandKind.MEM:
-        ctx.write(ctx.location(dst, write=True), b.trunc(selector, 16))
-    elif dst.size == 4:
-        ctx.write_reg(dst.reg, selector)  # type: ignore[arg-type]
-    else:
-        ctx.write_reg(dst.reg, b.trunc(selector, 16))  # type: ignore[arg-type]
+    segments.write_selector(ctx, insn.operands[0], selector)
     return True
 
 
@@ -94,23 +88,11 @@ _TABLE_SLOTS = {"sgdt": (Slot.VGDTR_BASE, Slot.VGDTR_LIMIT), "sidt": (Slot.VIDTR
 
 
 def shadow_table_register_read(ctx: LiftContext, insn: Instruction) -> bool:
-    b = ctx.b
-    (op,) = insn.operands
     if insn.mnemonic in _TABLE_SLOTS:
-        if op.kind is not OperandKind.MEM:
-            raise Unsupported(f"{insn.mnemonic} with a register operand")
-        segment, offset = ctx.effective_address(op)
-        base_slot, limit_slot = _TABLE_SLOTS[insn.mnemonic]
-        ctx.store(segment, offset, b.trunc(ctx.get_slot(limit_slot), 16))
-        ctx.store(segment, b.add(offset, Const(2, 32)), ctx.get_slot(base_slot))
+        system.write_table_register(ctx, insn, *_TABLE_SLOTS[insn.mnemonic])
         return True
     selector = ctx.get_slot(Slot.VLDTR_SEL if insn.mnemonic == "sldt" else Slot.VTR_SEL)
-    if op.kind is OperandKind.MEM:
-        ctx.write(ctx.location(op, write=True), b.trunc(selector, 16))
-    elif op.size == 4:
-        ctx.write_reg(op.reg, selector)  # type: ignore[arg-type]
-    else:
-        ctx.write_reg(op.reg, b.trunc(selector, 16))  # type: ignore[arg-type]
+    segments.write_selector(ctx, insn.operands[0], selector)
     return True
 
 
@@ -165,17 +147,9 @@ def virtual_flags_pop(ctx: LiftContext, insn: Instruction) -> bool:
 
 
 def load_descriptor_table(ctx: LiftContext, insn: Instruction) -> bool:
-    b = ctx.b
-    (op,) = insn.operands
-    if op.kind is not OperandKind.MEM:
-        raise Unsupported("lgdt/lidt with a register operand")
-    segment, offset = ctx.effective_address(op)
-    limit = ctx.load(segment, offset, 16)
-    base = ctx.load(segment, b.add(offset, Const(2, 32)), 32)
-    if ctx.operand_bits == 16:
-        base = b.and_(base, Const(0xFFFFFF, 32))
+    base, limit = system.table_register_operand(ctx, insn)
     which = 0 if insn.mnemonic == "lgdt" else 1
-    ctx.call(LOAD_TABLE, Const(which, 32), base, b.zext(limit, 32))
+    ctx.call(LOAD_TABLE, Const(which, 32), base, limit)
     _callout_exit(ctx, insn, "load-descriptor-table")
     return True
 

@@ -303,11 +303,9 @@ def wrmsr(ctx: LiftContext, insn: Instruction) -> None:
 _TABLES = {"gdt": (Slot.GDTR_BASE, Slot.GDTR_LIMIT), "idt": (Slot.IDTR_BASE, Slot.IDTR_LIMIT)}
 
 
-@lifts("LGDT", "LIDT")
-def load_table_register(ctx: LiftContext, insn: Instruction) -> None:
-    """A 16-bit limit and a base (24 bits with a 16-bit operand size)."""
-    if not privileged(ctx):
-        return
+def table_register_operand(ctx: LiftContext, insn: Instruction) -> tuple[Value, Value]:
+    """The (base, limit) LGDT or LIDT reads from memory: a 16-bit limit and
+    a base (24 bits with a 16-bit operand size)."""
     b = ctx.b
     (op,) = insn.operands
     if op.kind is not OperandKind.MEM:
@@ -317,20 +315,33 @@ def load_table_register(ctx: LiftContext, insn: Instruction) -> None:
     base = ctx.load(segment, b.add(offset, Const(2, 32)), 32)
     if ctx.operand_bits == 16:
         base = b.and_(base, Const(0xFFFFFF, 32))
+    return base, b.zext(limit, 32)
+
+
+@lifts("LGDT", "LIDT")
+def load_table_register(ctx: LiftContext, insn: Instruction) -> None:
+    """A 16-bit limit and a base (24 bits with a 16-bit operand size)."""
+    if not privileged(ctx):
+        return
+    base, limit = table_register_operand(ctx, insn)
     base_slot, limit_slot = _TABLES[insn.mnemonic[1:]]
     ctx.set_slot(base_slot, base)
-    ctx.set_slot(limit_slot, b.zext(limit, 32))
+    ctx.set_slot(limit_slot, limit)
 
 
 @lifts("SGDT", "SIDT")
 def store_table_register(ctx: LiftContext, insn: Instruction) -> None:
     """Not privileged: any CPL can read where the tables are (a sensitive leak)."""
+    write_table_register(ctx, insn, *_TABLES[insn.mnemonic[1:]])
+
+
+def write_table_register(ctx: LiftContext, insn: Instruction, base_slot: Slot, limit_slot: Slot) -> None:
+    """SGDT/SIDT: the 16-bit limit, then the 32-bit base, to memory."""
     b = ctx.b
     (op,) = insn.operands
     if op.kind is not OperandKind.MEM:
-        raise Unsupported("sgdt/sidt with a register operand")
+        raise Unsupported(f"{insn.mnemonic} with a register operand")
     segment, offset = ctx.effective_address(op)
-    base_slot, limit_slot = _TABLES[insn.mnemonic[1:]]
     ctx.store(segment, offset, b.trunc(ctx.get_slot(limit_slot), 16))
     ctx.store(segment, b.add(offset, Const(2, 32)), ctx.get_slot(base_slot))
 
