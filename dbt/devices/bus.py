@@ -42,6 +42,7 @@ class Bus:
     unclaimed_port_reads: Counter = field(default_factory=Counter)
     unclaimed_port_writes: Counter = field(default_factory=Counter)
     unclaimed_mmio: int = 0
+    accesses: int = 0  # claimed accesses so far: device state may have changed
 
     def attach(self, device: Device) -> Device:
         for first, count in device.ports:
@@ -66,6 +67,7 @@ class Bus:
         if device is None:
             self.unclaimed_port_reads[port] += 1
             return (1 << (8 * size_bytes)) - 1
+        self.accesses += 1
         return device.io_read(port, size_bytes) & ((1 << (8 * size_bytes)) - 1)
 
     def io_write(self, port: int, size_bytes: int, value: int) -> None:
@@ -73,6 +75,7 @@ class Bus:
         if device is None:
             self.unclaimed_port_writes[port] += 1
             return
+        self.accesses += 1
         device.io_write(port, size_bytes, value & ((1 << (8 * size_bytes)) - 1))
 
     # -- memory-mapped I/O ------------------------------------------------------------
@@ -87,6 +90,7 @@ class Bus:
         if device is None:
             self.unclaimed_mmio += 1
             return (1 << (8 * size_bytes)) - 1
+        self.accesses += 1
         return device.mmio_read(address, size_bytes) & ((1 << (8 * size_bytes)) - 1)
 
     def mmio_write(self, address: int, size_bytes: int, value: int) -> None:
@@ -94,4 +98,5 @@ class Bus:
         if device is None:
             self.unclaimed_mmio += 1
             return
+        self.accesses += 1
         device.mmio_write(address, size_bytes, value & ((1 << (8 * size_bytes)) - 1))

@@ -80,6 +80,11 @@ class PcPlatform:
                        self.io_apic):
             bus.attach(device)
         self._timed = (self.pit, self.cmos, self.local_apic)
+        # next_event_ns is asked at every service; its answer holds until a
+        # device is accessed, the APIC base MSR is written, or the time passes.
+        self._bus = bus
+        self._next_event_ns: int | None = None
+        self._next_event_known_at = -1  # bus.accesses when it was computed (-1: not known)
 
     # -- interrupt lines --------------------------------------------------------------------
     def irq(self, line: int, level: bool) -> None:
@@ -127,18 +132,24 @@ class PcPlatform:
 
     @apic_base_msr.setter
     def apic_base_msr(self, value: int) -> None:
+        self._next_event_known_at = -1  # it may disable the APIC and its timer
         self.local_apic.apic_base_msr = value
 
     # -- time ------------------------------------------------------------------------------------
     def next_event_ns(self) -> int | None:
         """The earliest time at which some device has something to do."""
-        times = [time for device in self._timed if (time := device.next_event_ns()) is not None]
-        return min(times, default=None)
+        if self._next_event_known_at != self._bus.accesses:
+            times = [time for device in self._timed if (time := device.next_event_ns()) is not None]
+            self._next_event_ns = min(times, default=None)
+            self._next_event_known_at = self._bus.accesses
+        return self._next_event_ns
 
     def advance(self, now_ns: int) -> None:
         """Let every device perform what is due at or before ``now_ns``."""
         for device in self._timed:
             device.advance(now_ns)
+        if self._next_event_ns is not None and now_ns >= self._next_event_ns:
+            self._next_event_known_at = -1  # an event happened: the next one is another
 
     # -- screen ------------------------------------------------------------------------------------
     def screen_text(self) -> str:

@@ -179,3 +179,34 @@ def test_no_nmi_source(machine: Machine, bus: Bus) -> None:
     bus.io_write(0x70, 1, 0x80)
     assert machine.platform.cmos.nmi_disabled
     assert not machine.platform.nmi_pending()
+
+
+def test_the_next_event_is_asked_again_after_any_change(bus: Bus, clock: FakeClock, machine: Machine) -> None:
+    """The platform remembers its next event: reprogramming a timer through
+    the bus, the time passing the event and the APIC base MSR each make it
+    look again, and an advance short of the event keeps the answer."""
+    platform = machine.platform
+    bus.io_write(0x43, 1, 0x34)  # channel 0, mode 2, period 1000 ticks
+    bus.io_write(0x40, 1, 1000 & 0xFF)
+    bus.io_write(0x40, 1, 1000 >> 8)
+    first = platform.next_event_ns()
+    assert first == time_of_tick(1 + 1000)
+    platform.advance(first - 1)
+    assert platform.next_event_ns() == first
+    clock.ns = first - 1
+    bus.io_write(0x43, 1, 0x34)  # another period, from now
+    bus.io_write(0x40, 1, 100)
+    bus.io_write(0x40, 1, 0)
+    reprogrammed = platform.next_event_ns()
+    assert reprogrammed is not None and first < reprogrammed <= first + time_of_tick(101)
+    platform.advance(reprogrammed)
+    following = platform.next_event_ns()  # the tick after
+    assert following is not None and reprogrammed < following <= reprogrammed + time_of_tick(101)
+    clock.ns = reprogrammed
+    bus.mmio_write(LAPIC + 0xF0, 4, 0x1FF)
+    bus.mmio_write(LAPIC + 0x3E0, 4, 0xB)
+    bus.mmio_write(LAPIC + 0x320, 4, 0x40)
+    bus.mmio_write(LAPIC + 0x380, 4, 1)  # the APIC timer first
+    assert platform.next_event_ns() < following
+    platform.apic_base_msr = 0xFEE00100  # the APIC off: the PIT's tick again
+    assert platform.next_event_ns() == following
