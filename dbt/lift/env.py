@@ -99,7 +99,29 @@ def _segment_is_flat(slots, segment: int, write: bool) -> bool:
 
 
 def flags_word(slots, mode: int = 0, vcpl: int = 0) -> int:
-    """The flags word for the CPU state in ``slots`` (a uint32 memoryview)."""
+    """The flags word for the CPU state in ``slots`` (a uint32 memoryview).
+
+    The monitor asks after every exit, so the answer is remembered by its
+    inputs: the four segments' slots as bytes, CPL, TF/AC, CR0 and the mode.
+    """
+    key = (slots[_SEGMENTS].tobytes(), slots[Slot.CPL], slots[Slot.EFLAGS] & _EFLAGS_READ, slots[Slot.CR0],
+           mode, vcpl)
+    word = _known_words.get(key)
+    if word is None:
+        if len(_known_words) >= _KNOWN_WORDS_MAX:
+            _known_words.clear()
+        word = _known_words[key] = _compute_flags_word(slots, mode, vcpl)
+    return word
+
+
+# The slots flags_word reads besides CPL, EFLAGS and CR0: ES, CS, SS and DS.
+_SEGMENTS = slice(Slot.ES_SEL, Slot.ES_SEL + (max(Seg.CS, Seg.SS, Seg.DS, Seg.ES) + 1) * len(SEGMENT_FIELDS))
+_EFLAGS_READ = (1 << 8) | (1 << 18)  # TF, AC
+_KNOWN_WORDS_MAX = 4096
+_known_words: dict[tuple[bytes, int, int, int, int, int], int] = {}
+
+
+def _compute_flags_word(slots, mode: int, vcpl: int) -> int:
     word = slots[Slot.CPL] & CPL_MASK
     cs_attr = slots[Slot.CS_ATTR]
     ss_attr = slots[Slot.SS_ATTR]
