@@ -143,12 +143,14 @@ class Protection:
 
     def load_cache(self, segment: int, selector: int, descriptor: Descriptor | None) -> None:
         """Fill a segment register from a descriptor (None: an unusable null segment)."""
+        slots = self.slots
+        window = (slots[Slot.CS_BASE], slots[Slot.CS_LIMIT])
         if descriptor is None:
             self.machine.set_segment_cache(segment, selector, 0, 0, 0)
         else:
             self.machine.set_segment_cache(segment, selector, descriptor.base, descriptor.limit,
                                            descriptor.cache_attr)
-        if segment == Seg.CS:
+        if segment == Seg.CS and (slots[Slot.CS_BASE], slots[Slot.CS_LIMIT]) != window:
             self.machine.cache.forget_virtual()  # EIP now means another linear address
 
     def stack(self, esp: int | None = None) -> StackFrame:
