@@ -88,6 +88,8 @@ def _hot_tier_section(result: RunResult) -> list[str]:
     lines.append(f"    native instructions{jit.native_insns:>14,}   ({100 * jit.native_insns / insns if insns else 0:.1f}% of the run)")
     lines.append(f"    native transitions {transitions:>14,}   ({native_share:.2f}% stayed native; "
                  f"{returns:,} entries from Python, {jit.native_lookups_missed:,} to code not compiled)")
+    if jit.native_served:
+        lines.append(f"    served in place    {jit.native_served:>14,}   (monitor exits after which native code went on)")
     if jit.native_seconds:
         lines.append(f"    native speed       {jit.native_insns / jit.native_seconds / 1e6:>14,.0f} MIPS")
     return lines

@@ -193,3 +193,27 @@ def test_a_region_queued_before_an_address_space_switch(jit: str) -> None:
     assert machine.slots[Slot.ESI] == 30 * 7 + 20000 * 11
     if jit != "off":
         assert machine.jit.native_insns > 50_000
+
+
+# -- monitor exits served from native code ---------------------------------------------------
+def test_monitor_exits_are_served_without_leaving_native_code(built_guests) -> None:
+    """The ``in`` loop exits to the monitor at every IN.  Once the loop is
+    compiled, the dispatcher has each exit served and goes on natively:
+    Python's loop enters native code only a few times."""
+    iterations = 20000
+    hot = _run("in", "on", cmdline=f"n={iterations}")
+    cold = _run("in", "off", cmdline=f"n={iterations}")
+    assert (hot.output, hot.status, hot.insns) == (cold.output, cold.status, cold.insns)
+    jit = hot.machine.jit
+    assert jit.native_served > 0.5 * iterations  # all but those before the loop was compiled
+    assert jit.native_entries < 0.01 * iterations
+
+
+def test_system_calls_keep_the_translations(built_guests) -> None:
+    """INT and IRET reload CS with the same base and limit: EIP still means
+    the same code, so the jump cache and the native table are kept."""
+    iterations = 2000
+    result = _run("syscall", "on", mode="native", cmdline=f"n={iterations}")
+    assert result.output == _run("syscall", "off", mode="native", cmdline=f"n={iterations}").output
+    assert result.machine.cache.stats.table_hits < 0.1 * iterations
+    assert result.machine.jit.native_lookups_missed < 0.1 * iterations

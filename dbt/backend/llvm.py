@@ -40,6 +40,12 @@ BUDGET = 2  # the block at EIP needs more instructions than remain before the de
 MONITOR = 3  # a monitor exit: exit_arg = reason number, EIP = where to go on
 FAULT = 4  # the guest raised: exit_arg = vector, exit_error, exit_index = flavor
 INTERRUPTED = 5  # Python raised during a slow path or helper: the JIT holds the exception
+SERVED = 6  # the serve callback did the monitor's work and Python should take over
+CALLBACK_FAILED = 7  # the serve callback raised: the JIT holds the exception
+
+# dbt_dispatch hands every code but CONTINUE and NEED_LOOKUP to this callback;
+# when it returns CONTINUE the dispatcher goes on at EIP under FLAGS_WORD.
+SERVE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32)
 
 NO_ERROR_CODE = 0xFFFFFFFF
 TLB_INVALID = 0xFFFFFFFF
@@ -89,7 +95,7 @@ class NativeTarget:
         self.optimize(module)
         self.engine.add_module(module)
         self.engine.finalize_object()
-        self.dispatch = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)(
+        self.dispatch = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
             self.engine.get_function_address("dbt_dispatch"))
         self.flags_compute = self.engine.get_function_address("dbt_flags_compute")
 
@@ -135,20 +141,25 @@ def _runtime_ir(triple: str) -> str:
 
 
 def _dispatcher(module: lir.Module) -> None:
-    """dbt_dispatch(state, table): call compiled regions while they say CONTINUE."""
+    """dbt_dispatch(state, table, serve): call compiled regions while they say
+    CONTINUE; hand any other code to ``serve`` (the monitor, in Python) and go
+    on if it says CONTINUE too.  Only a miss in the table, or the monitor,
+    ends the run."""
     entry_type = lir.LiteralStructType([I32, I32, I8.as_pointer()])
-    function = lir.Function(module, lir.FunctionType(I32, [STATE, entry_type.as_pointer()]), "dbt_dispatch")
-    state, table = function.args
+    serve_type = lir.FunctionType(I32, [I32])
+    function = lir.Function(module, lir.FunctionType(I32, [STATE, entry_type.as_pointer(), serve_type.as_pointer()]),
+                            "dbt_dispatch")
+    state, table, serve = function.args
     entry = function.append_basic_block("entry")
     loop = function.append_basic_block("loop")
     found = function.append_basic_block("found")
     missing = function.append_basic_block("missing")
-    again = function.append_basic_block("again")
+    monitor = function.append_basic_block("monitor")
     done = function.append_basic_block("done")
     b = lir.IRBuilder(entry)
-    flags = b.load(b.gep(state, [lir.Constant(I32, Slot.FLAGS_WORD)]))
     b.branch(loop)
     b.position_at_end(loop)
+    flags = b.load(b.gep(state, [lir.Constant(I32, Slot.FLAGS_WORD)]))  # the monitor may change it
     eip = b.load(b.gep(state, [lir.Constant(I32, Slot.EIP)]))
     mixed = b.xor(eip, b.lshr(eip, lir.Constant(I32, TABLE_BITS)))
     index = b.and_(b.lshr(b.mul(mixed, lir.Constant(I32, 0x9E3779B1)), lir.Constant(I32, 16)),
@@ -164,11 +175,12 @@ def _dispatcher(module: lir.Module) -> None:
     counter = b.gep(state, [lir.Constant(I32, Slot.NATIVE_TRANSITIONS)])
     b.store(b.add(b.load(counter), lir.Constant(I32, 1)), counter)
     code = b.call(b.bitcast(target, REGION_TYPE.as_pointer()), [state])
-    b.cbranch(b.icmp_unsigned("==", code, lir.Constant(I32, CONTINUE)), again, done)
-    b.position_at_end(again)
-    b.branch(loop)
+    b.cbranch(b.icmp_unsigned("==", code, lir.Constant(I32, CONTINUE)), loop, monitor)
+    b.position_at_end(monitor)
+    answer = b.call(serve, [code])
+    b.cbranch(b.icmp_unsigned("==", answer, lir.Constant(I32, CONTINUE)), loop, done)
     b.position_at_end(done)
-    b.ret(code)
+    b.ret(answer)
     b.position_at_end(missing)
     b.ret(lir.Constant(I32, NEED_LOOKUP))
 

@@ -64,6 +64,8 @@ class Executor:
         # Soft deadlines count as reached (served at a block boundary before them).
         self.early = False
         self.reboots_seen = 0
+        if machine.jit is not None:
+            machine.jit.executor = self  # it serves monitor exits from native code
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -105,6 +107,9 @@ class Executor:
         block: TranslatedBlock | None = None
         while machine.outcome is None:
             if block is None:
+                if machine.icount >= machine.deadline:
+                    self._service()  # before looking up: it may move EIP
+                    continue
                 block = self._lookup(slots[Slot.EIP])
                 if block is None:
                     continue
@@ -172,13 +177,21 @@ class Executor:
     def _set_deadline(self) -> None:
         machine = self.machine
         hard = min(self.budget_end, machine.next_event())
-        if self.step_armed or (self.shadow_until > machine.icount):
+        # The shadow after STI or MOV SS matters only to an interrupt that
+        # could be taken now; one raised later comes at a device event or a
+        # monitor exit, which have deadlines of their own.
+        if self.step_armed or (self.shadow_until > machine.icount and machine.interrupt_waiting()):
             hard = min(hard, machine.icount + 1)
         soft = self.next_check
         if machine.jit is not None and machine.jit.queue:
             soft = min(soft, machine.jit.queued_at + machine.jit.batch_delay)
         self.hard_deadline = hard
         machine.deadline = min(hard, soft)
+
+    def service(self) -> None:
+        """Service the instruction boundary at EIP now (the deadline is reached)."""
+        self.early = False
+        self._service()
 
     def _service(self) -> None:
         """Whatever is due at this instruction boundary: the budget, the
@@ -235,8 +248,7 @@ class Executor:
             self._halt()
         elif reason in SHADOWS:
             self.shadow_until = machine.icount + 1
-        machine.env_changed()
-        machine.deadline = machine.icount
+        machine.deadline = machine.icount  # the service recomputes the flags word
 
     def _halt(self) -> None:
         """HLT: sleep until an interrupt; virtual time jumps to the next event."""

@@ -18,11 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from dbt.backend.llvm import (
     BUDGET,
+    CALLBACK_FAILED,
+    CONTINUE,
     FAULT,
     INTERRUPTED,
     MONITOR,
     NEED_LOOKUP,
     NO_ERROR_CODE,
+    SERVE,
+    SERVED,
     TABLE_ENTRIES,
     Bindings,
     CompiledRegion,
@@ -76,6 +80,11 @@ class Jit:
         self.native_tlb = machine.mmu.enable_native_tlb()
         self.pending: BaseException | None = None  # raised inside a callback
         self._callbacks = (SLOW_LOAD(self._slow_load), SLOW_STORE(self._slow_store), HELPER(self._helper))
+        self._serve_callback = SERVE(self._serve_from_native)
+        self.serve_address = ctypes.cast(self._serve_callback, ctypes.c_void_p).value
+        self.executor: Any = None  # set by the executor that runs the machine
+        self.running = False  # native code is on the stack
+        self.doomed: list[Any] = []  # modules to release once it is not
         self.helper_list = sorted(machine.helpers)
         self.helper_functions = [machine.helpers[name] for name in self.helper_list]
         self.helper_arity: dict[int, int] = {}
@@ -93,6 +102,8 @@ class Jit:
         self.native_lookups_missed = 0
         self.native_insns = 0  # instructions retired in compiled code
         self.native_seconds = 0.0
+        self.native_served = 0  # monitor exits served from the dispatcher, which then went on
+        self.last_code = 0
         # Executions of compiled blocks in native code, one counter each,
         # added to the blocks' own counts by ``fold_counters``.
         self.counters = (ctypes.c_uint64 * COUNTERS)()
@@ -328,7 +339,10 @@ class Jit:
                 block.artifacts["tier"] = "cold"
         module = region.module
         if module is not None and not any(r.live and r.module is module for r in self.regions):
-            self.target.engine.remove_module(module)  # the native code is released
+            if self.running:  # a callback from native code: its caller may be in this module
+                self.doomed.append(module)
+            else:
+                self.target.engine.remove_module(module)  # the native code is released
         self.regions = [r for r in self.regions if r.live]
 
     def forget_virtual(self) -> None:
@@ -348,37 +362,87 @@ class Jit:
     def run(self, head: TranslatedBlock, region: CompiledRegion) -> None:
         """Enter native code at ``head`` and run until it returns; leave the
         machine as the cold tier would (EIP, icount) and note what to serve."""
-        machine = self.machine
+        if self.running:
+            raise RuntimeError("native code entered again from a callback")
         slots = self.slots
         index = table_index(head.pc)
         if self.table[index].function != region.address:
             self._publish(head, region)
-        budget = min(machine.deadline - machine.icount, 0x7FFFFFFF)
-        self.entry_icount = machine.icount
-        self.entry_budget = budget
         slots[Slot.EIP] = head.pc
-        slots[Slot.BUDGET] = budget
         slots[Slot.FLAGS_WORD] = head.flags
         slots[Slot.NATIVE_TRANSITIONS] = 0
         slots[Slot.EXIT_CODE] = 0
+        self._arm()
         self.native_entries += 1
+        self.running = True
         started = time.perf_counter()
-        code = self.target.dispatch(self.state_address, ctypes.addressof(self.table))
-        self.native_seconds += time.perf_counter() - started
-        retired = budget - slots[Slot.BUDGET]
-        self.native_insns += retired
-        machine.icount = self.entry_icount + retired
-        self.native_transitions += slots[Slot.NATIVE_TRANSITIONS]
+        try:
+            code = self.target.dispatch(self.state_address, ctypes.addressof(self.table), self.serve_address)
+        finally:
+            self.running = False
+            self.native_seconds += time.perf_counter() - started
+            self._retire()
+            self.native_transitions += slots[Slot.NATIVE_TRANSITIONS]
+            while self.doomed:
+                self.target.engine.remove_module(self.doomed.pop())
         self.last_code = code
         if code == NEED_LOOKUP:
             self.native_lookups_missed += 1
+
+    def _arm(self) -> None:
+        """Give native code the instructions left before the deadline."""
+        machine = self.machine
+        budget = min(machine.deadline - machine.icount, 0x7FFFFFFF)
+        self.entry_icount = machine.icount
+        self.entry_budget = budget
+        self.slots[Slot.BUDGET] = budget
+
+    def _retire(self) -> None:
+        """Count what native code retired since it was armed."""
+        retired = self.entry_budget - self.slots[Slot.BUDGET]
+        self.native_insns += retired
+        self.machine.icount = self.entry_icount + retired
+        self.entry_icount, self.entry_budget = self.machine.icount, self.slots[Slot.BUDGET]
+
+    def _serve_from_native(self, code: int) -> int:
+        """The dispatcher's callback: a region returned ``code``.  Serve it as
+        the executor would after a return to Python and, when nothing needs
+        Python's loop (a block to translate or shorten, a batch to compile, the
+        end of the run), let the dispatcher go on at the new EIP."""
+        try:
+            started = time.perf_counter()
+            machine = self.machine
+            executor = self.executor
+            self._retire()
+            self.last_code = code
+            if code == BUDGET and machine.icount < machine.deadline:
+                return BUDGET  # the next block must be cut short: Python's loop does it
+            if code != BUDGET:
+                self.serve(executor)
+            if machine.outcome is None and machine.icount >= machine.deadline:
+                if self.due() or self.last_code == INTERRUPTED:
+                    return SERVED  # compile (or re-run an instruction) from Python's loop
+                executor.service()
+            if machine.outcome is not None or machine.icount >= machine.deadline:
+                return SERVED
+            self.slots[Slot.FLAGS_WORD] = machine.flags
+            self._arm()
+            self.native_served += 1
+            self.native_seconds -= time.perf_counter() - started
+            return CONTINUE
+        except BaseException as error:  # noqa: BLE001 (raised again by serve below)
+            self.pending = error
+            return CALLBACK_FAILED
 
     def serve(self, executor: Any) -> None:
         """What the last native run returned, served by the executor."""
         code = self.last_code
         slots = self.slots
-        if code in (NEED_LOOKUP, BUDGET):
+        if code in (NEED_LOOKUP, BUDGET, SERVED):
             return
+        if code == CALLBACK_FAILED:
+            pending, self.pending = self.pending, None
+            raise RuntimeError("serving a monitor exit from compiled code failed") from pending
         if code == MONITOR:
             executor.monitor_exit(self.reason_names[slots[Slot.EXIT_ARG]])
             return
