@@ -142,9 +142,8 @@ def _runtime_ir(triple: str) -> str:
 
 def _dispatcher(module: lir.Module) -> None:
     """dbt_dispatch(state, table, serve): call compiled regions while they say
-    CONTINUE; hand any other code to ``serve`` (the monitor, in Python) and go
-    on if it says CONTINUE too.  Only a miss in the table, or the monitor,
-    ends the run."""
+    CONTINUE; hand any other code, and a miss in the table (NEED_LOOKUP), to
+    ``serve`` (the monitor, in Python) and go on if it says CONTINUE too."""
     entry_type = lir.LiteralStructType([I32, I32, I8.as_pointer()])
     serve_type = lir.FunctionType(I32, [I32])
     function = lir.Function(module, lir.FunctionType(I32, [STATE, entry_type.as_pointer(), serve_type.as_pointer()]),
@@ -176,13 +175,16 @@ def _dispatcher(module: lir.Module) -> None:
     b.store(b.add(b.load(counter), lir.Constant(I32, 1)), counter)
     code = b.call(b.bitcast(target, REGION_TYPE.as_pointer()), [state])
     b.cbranch(b.icmp_unsigned("==", code, lir.Constant(I32, CONTINUE)), loop, monitor)
+    b.position_at_end(missing)
+    b.branch(monitor)
     b.position_at_end(monitor)
-    answer = b.call(serve, [code])
+    reason = b.phi(I32)
+    reason.add_incoming(code, found)
+    reason.add_incoming(lir.Constant(I32, NEED_LOOKUP), missing)
+    answer = b.call(serve, [reason])
     b.cbranch(b.icmp_unsigned("==", answer, lir.Constant(I32, CONTINUE)), loop, done)
     b.position_at_end(done)
     b.ret(answer)
-    b.position_at_end(missing)
-    b.ret(lir.Constant(I32, NEED_LOOKUP))
 
 
 @dataclass

@@ -103,6 +103,7 @@ class Jit:
         self.native_insns = 0  # instructions retired in compiled code
         self.native_seconds = 0.0
         self.native_served = 0  # monitor exits served from the dispatcher, which then went on
+        self.native_republished = 0  # table misses on compiled code, published from the dispatcher
         self.last_code = 0
         # Executions of compiled blocks in native code, one counter each,
         # added to the blocks' own counts by ``fold_counters``.
@@ -415,6 +416,8 @@ class Jit:
             executor = self.executor
             self._retire()
             self.last_code = code
+            if code == NEED_LOOKUP:
+                return CONTINUE if self._publish_at_eip() else NEED_LOOKUP
             if code == BUDGET and machine.icount < machine.deadline:
                 return BUDGET  # the next block must be cut short: Python's loop does it
             if code != BUDGET:
@@ -433,6 +436,25 @@ class Jit:
         except BaseException as error:  # noqa: BLE001 (raised again by serve below)
             self.pending = error
             return CALLBACK_FAILED
+
+    def _publish_at_eip(self) -> bool:
+        """The dispatcher missed EIP in its table (after a CR3 load emptied
+        it, say): if the block there is compiled, publish it and say so.
+        Translating, or running a cold block, is left to Python's loop."""
+        machine = self.machine
+        pc = self.slots[Slot.EIP]
+        cs_base = self.slots[Slot.CS_BASE]
+        privilege = machine.privilege(machine.flags)
+        try:
+            block = machine.cache.find(pc, machine.flags, lambda: machine.mmu.code_physical(
+                (cs_base + pc) & 0xFFFFFFFF, privilege))
+        except GuestFault:
+            return False  # Python's loop delivers the fetch fault
+        if block is None or len(block.ranges) > 1 or id(block) not in self.region_of_head:
+            return False
+        self._publish(block, self.region_of_head[id(block)])
+        self.native_republished += 1
+        return True
 
     def serve(self, executor: Any) -> None:
         """What the last native run returned, served by the executor."""
