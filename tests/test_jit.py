@@ -217,3 +217,12 @@ def test_system_calls_keep_the_translations(built_guests) -> None:
     assert result.output == _run("syscall", "off", mode="native", cmdline=f"n={iterations}").output
     assert result.machine.cache.stats.table_hits < 0.1 * iterations
     assert result.machine.jit.native_lookups_missed < 0.1 * iterations
+
+
+@pytest.mark.parametrize("mode", ["native", "bt", "trap"])
+def test_multitask_keeps_virtual_time_with_the_hot_tier_on(mode: str, built_guests) -> None:
+    """Exits served in place, regions entered and left: the preempted tasks
+    still see every interrupt at the same instruction count as in the cold tier."""
+    hot = _run("multitask", "on", mode=mode)
+    cold = _run("multitask", "off", mode=mode)
+    assert (hot.output, hot.status, hot.insns) == (cold.output, cold.status, cold.insns)
