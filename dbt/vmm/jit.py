@@ -458,6 +458,7 @@ class Jit:
         if block is None or len(block.ranges) > 1 or id(block) not in self.region_of_head:
             return False
         self._publish(block, self.region_of_head[id(block)])
+        self.slots[Slot.FLAGS_WORD] = machine.flags  # what the dispatcher compares the entry with
         self.native_republished += 1
         return True
 
