@@ -226,3 +226,36 @@ def test_multitask_keeps_virtual_time_with_the_hot_tier_on(mode: str, built_gues
     hot = _run("multitask", "on", mode=mode)
     cold = _run("multitask", "off", mode=mode)
     assert (hot.output, hot.status, hot.insns) == (cold.output, cold.status, cold.insns)
+
+
+TIME_PROGRAM = """
+    mov esp, 0x90000
+    xor edi, edi
+    mov ecx, 30000
+timed:
+    add esi, 1
+    add esi, 2
+    rdtsc
+    add edi, eax
+    dec ecx
+    jnz timed
+    hlt
+"""
+
+
+def test_native_code_tells_helpers_the_instruction_count() -> None:
+    """RDTSC (and any device access) inside compiled code sees the same
+    instruction count as in the cold tier: the sum of the timestamps a hot
+    loop read is the same in every tier."""
+    sums = []
+    for jit in ("off", "on", "always"):
+        machine = Machine(MachineConfig(mode="native", jit=jit, jit_threshold=20, serial_sink=lambda d: None,
+                                        max_insns=5_000_000))
+        machine.memory.load_image(BASE, _assemble(TIME_PROGRAM, BASE))
+        machine.slots[Slot.EIP] = BASE
+        outcome = run(machine)
+        assert outcome.ending is Ending.HALTED, outcome.message
+        if jit != "off":
+            assert machine.jit.native_insns > 100_000
+        sums.append(machine.slots[Slot.EDI])
+    assert sums[0] == sums[1] == sums[2]

@@ -541,6 +541,7 @@ class RegionCompiler:
         b.branch(done)
         b.position_at_end(slow)
         callback = lir.FunctionType(I64, [I32, I32])
+        self._publish_block_start()
         raw = b.call(self._callee(self.bind.slow_load, callback), [address, lir.Constant(I32, size)])
         failed = b.icmp_signed("<", raw, lir.Constant(I64, 0))
         self._side_exit(failed, self._interrupted, "ld_interrupted")
@@ -567,6 +568,7 @@ class RegionCompiler:
         b.position_at_end(slow)
         callback = lir.FunctionType(I32, [I32, I32, I32])
         wide = b.zext(value, I32) if width < 32 else value
+        self._publish_block_start()
         status = b.call(self._callee(self.bind.slow_store, callback), [address, lir.Constant(I32, size), wide])
         self._side_exit(b.icmp_unsigned("!=", status, lir.Constant(I32, 0)), self._interrupted, "st_interrupted")
         b.branch(done)
@@ -590,6 +592,7 @@ class RegionCompiler:
         callback = lir.FunctionType(I64, [I32, I64, I64, I64, I64])
         exit_code = self._state_slot(Slot.EXIT_CODE)
         b.store(lir.Constant(I32, 0), exit_code)
+        self._publish_block_start()
         result = b.call(self._callee(self.bind.helper, callback),
                         [lir.Constant(I32, self.bind.helper_ids[helper.name]), *wide])
         failed = b.icmp_unsigned("!=", b.load(exit_code), lir.Constant(I32, 0))
@@ -600,6 +603,18 @@ class RegionCompiler:
             self._side_exit(failed, self._interrupted, "call_interrupted")
         if inst.dst is not None:
             self.values[inst.dst.index] = b.trunc(result, INT[inst.dst.width]) if inst.dst.width < 64 else result
+
+    def _publish_block_start(self) -> None:
+        """Before a callback into Python: the state's budget slot says what
+        was left when the current block began, so the monitor reads the
+        instruction count at the block's start (a helper adds its index, as
+        in the cold tier) -- the time a device or RDTSC sees.  Every way out
+        of the region stores the true budget again."""
+        block = self.current
+        assert block is not None
+        budget = self.b.load(self.slots[Slot.BUDGET])
+        start = self.b.add(budget, lir.Constant(I32, block.insn_count))
+        self.b.store(start, self._state_slot(Slot.BUDGET))
 
     def _interrupted_after_spill(self) -> None:
         # The helper may have changed the state; the block's handler in the
