@@ -416,11 +416,6 @@ class Jit:
             executor = self.executor
             self._retire()
             self.last_code = code
-            if self.machine.config.mode == "trap":
-                # Serving in place under trap-and-emulate moved an interrupt
-                # in multitask by 942 instructions (same output): until that
-                # is understood, every exit there goes back to Python's loop.
-                return code
             if code == NEED_LOOKUP:
                 return CONTINUE if self._publish_at_eip() else NEED_LOOKUP
             if code == BUDGET and machine.icount < machine.deadline:
@@ -441,6 +436,10 @@ class Jit:
         except BaseException as error:  # noqa: BLE001 (raised again by serve below)
             self.pending = error
             return CALLBACK_FAILED
+        finally:
+            # Serving may have moved the count (an emulated instruction, HLT
+            # skipping to the next event): native code counts on from here.
+            self.entry_icount, self.entry_budget = self.machine.icount, self.slots[Slot.BUDGET]
 
     def _publish_at_eip(self) -> bool:
         """The dispatcher missed EIP in its table (after a CR3 load emptied
