@@ -60,6 +60,9 @@ BATCH_DELAY_INSNS = 20_000  # ...or once the oldest waited this many instruction
 # With --jit always every block is compiled on its first use, before it runs.
 BATCH_ALWAYS = 1
 BATCH_DELAY_ALWAYS_INSNS = 0
+# Callbacks in a row with no instruction retired before the dispatcher hands
+# control back to Python's loop anyway (a bound on any spin without progress).
+MAX_IDLE_SERVES = 64
 MAX_REGION_BLOCKS = 48
 COUNTERS = 1 << 16  # execution counters for compiled blocks
 NATIVE_EXIT = "native"  # the exit reason a head block's native entry returns
@@ -104,6 +107,7 @@ class Jit:
         self.native_seconds = 0.0
         self.native_served = 0  # monitor exits served from the dispatcher, which then went on
         self.native_republished = 0  # table misses on compiled code, published from the dispatcher
+        self.idle_serves = 0  # callbacks in a row with nothing retired between them
         self.last_code = 0
         # Executions of compiled blocks in native code, one counter each,
         # added to the blocks' own counts by ``fold_counters``.
@@ -398,12 +402,13 @@ class Jit:
         self.entry_budget = budget
         self.slots[Slot.BUDGET] = budget
 
-    def _retire(self) -> None:
+    def _retire(self) -> int:
         """Count what native code retired since it was armed."""
         retired = self.entry_budget - self.slots[Slot.BUDGET]
         self.native_insns += retired
         self.machine.icount = self.entry_icount + retired
         self.entry_icount, self.entry_budget = self.machine.icount, self.slots[Slot.BUDGET]
+        return retired
 
     def _serve_from_native(self, code: int) -> int:
         """The dispatcher's callback: a region returned ``code``.  Serve it as
@@ -414,8 +419,15 @@ class Jit:
             started = time.perf_counter()
             machine = self.machine
             executor = self.executor
-            self._retire()
+            if self._retire():
+                self.idle_serves = 0
+            else:
+                self.idle_serves += 1
+                if self.idle_serves > MAX_IDLE_SERVES:
+                    self.idle_serves = 0
+                    return code  # no progress in native code: let Python's loop look
             self.last_code = code
+            generation = self.generation
             if code == NEED_LOOKUP:
                 return CONTINUE if self._publish_at_eip() else NEED_LOOKUP
             if code == BUDGET and machine.icount < machine.deadline:
@@ -429,6 +441,8 @@ class Jit:
             if machine.outcome is not None or machine.icount >= machine.deadline:
                 return SERVED
             self.slots[Slot.FLAGS_WORD] = machine.flags
+            if self.generation != generation:
+                self._publish_at_eip()  # the table was emptied (CR3): spare the dispatcher a miss
             self._arm()
             self.native_served += 1
             self.native_seconds -= time.perf_counter() - started
