@@ -132,17 +132,22 @@ patched:
 """
 
 
+def _run_program(source: str, jit: str) -> Machine:
+    """Run ``source`` at BASE, paging off, blocks hot after 20 runs, to its HLT."""
+    machine = Machine(MachineConfig(mode="native", jit=jit, jit_threshold=20, serial_sink=lambda d: None,
+                                    max_insns=5_000_000))
+    machine.memory.load_image(BASE, _assemble(source, BASE))
+    machine.slots[Slot.EIP] = BASE
+    outcome = run(machine)
+    assert outcome.ending is Ending.HALTED, outcome.message
+    return machine
+
+
 @pytest.mark.parametrize("jit", ["off", "on", "always"])
 def test_self_modifying_code_inside_a_hot_loop(jit: str) -> None:
     """The immediate of a compiled loop's ADD changes after every 200
     iterations: each change must be seen."""
-    machine = Machine(MachineConfig(mode="native", jit=jit, jit_threshold=20, serial_sink=lambda d: None,
-                                    max_insns=5_000_000))
-    code = _assemble(SMC_PROGRAM, BASE)
-    machine.memory.load_image(BASE, code)
-    machine.slots[Slot.EIP] = BASE
-    outcome = run(machine)
-    assert outcome.ending is Ending.HALTED, outcome.message
+    machine = _run_program(SMC_PROGRAM, jit)
     assert machine.slots[Slot.ESI] == sum(200 * (1 + k) for k in range(100))
     assert machine.cache.stats.code_writes >= 99
 
@@ -249,12 +254,7 @@ def test_native_code_tells_helpers_the_instruction_count() -> None:
     loop read is the same in every tier."""
     sums = []
     for jit in ("off", "on", "always"):
-        machine = Machine(MachineConfig(mode="native", jit=jit, jit_threshold=20, serial_sink=lambda d: None,
-                                        max_insns=5_000_000))
-        machine.memory.load_image(BASE, _assemble(TIME_PROGRAM, BASE))
-        machine.slots[Slot.EIP] = BASE
-        outcome = run(machine)
-        assert outcome.ending is Ending.HALTED, outcome.message
+        machine = _run_program(TIME_PROGRAM, jit)
         if jit != "off":
             assert machine.jit.native_insns > 100_000
         sums.append(machine.slots[Slot.EDI])

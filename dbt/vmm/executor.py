@@ -379,10 +379,7 @@ class Executor:
 
     def _lookup_alone(self, address: int, flags: int) -> TranslatedBlock:
         machine = self.machine
-        cs_base = machine.slots[Slot.CS_BASE]
-        privilege = machine.privilege(flags)
-        found = machine.cache.find(address, flags, lambda: machine.mmu.code_physical(
-            (cs_base + address) & 0xFFFFFFFF, privilege))
+        found = machine.cached_block(address, flags)
         return found if found is not None else machine.translate(address, flags)
 
     def exception(self, fault: GuestFault, address: int, next_address: int) -> None:

@@ -106,7 +106,6 @@ class Jit:
         self.native_insns = 0  # instructions retired in compiled code
         self.native_seconds = 0.0
         self.native_served = 0  # monitor exits served from the dispatcher, which then went on
-        self.native_republished = 0  # table misses on compiled code, published from the dispatcher
         self.idle_serves = 0  # callbacks in a row with nothing retired between them
         self.last_code = 0
         # Executions of compiled blocks in native code, one counter each,
@@ -460,19 +459,14 @@ class Jit:
         it, say): if the block there is compiled, publish it and say so.
         Translating, or running a cold block, is left to Python's loop."""
         machine = self.machine
-        pc = self.slots[Slot.EIP]
-        cs_base = self.slots[Slot.CS_BASE]
-        privilege = machine.privilege(machine.flags)
         try:
-            block = machine.cache.find(pc, machine.flags, lambda: machine.mmu.code_physical(
-                (cs_base + pc) & 0xFFFFFFFF, privilege))
+            block = machine.cached_block(self.slots[Slot.EIP], machine.flags)
         except GuestFault:
             return False  # Python's loop delivers the fetch fault
         if block is None or len(block.ranges) > 1 or id(block) not in self.region_of_head:
             return False
         self._publish(block, self.region_of_head[id(block)])
         self.slots[Slot.FLAGS_WORD] = machine.flags  # what the dispatcher compares the entry with
-        self.native_republished += 1
         return True
 
     def serve(self, executor: Any) -> None:

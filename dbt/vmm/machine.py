@@ -433,14 +433,19 @@ class Machine:
 
         return rewrite
 
+    def cached_block(self, pc: int, flags: int) -> TranslatedBlock | None:
+        """The cached translation of the code at ``pc`` under ``flags``, if
+        any.  Raises GuestFault if the code's page is not mapped."""
+        privilege = self.privilege(flags)
+        cs_base = self.slots[Slot.CS_BASE]
+        return self.cache.find(pc, flags, lambda: self.mmu.code_physical((cs_base + pc) & 0xFFFFFFFF, privilege))
+
     def lookup(self, pc: int) -> TranslatedBlock:
         """The block at ``pc`` under the current flags, translated if need be.
         Raises GuestFault if its code cannot be fetched."""
         flags = self.flags
-        privilege = self.privilege(flags)
-        cs_base = self.slots[Slot.CS_BASE]
-        block = self.cache.find(pc, flags, lambda: self.mmu.code_physical((cs_base + pc) & 0xFFFFFFFF, privilege))
-        if block is not None and len(block.ranges) > 1 and not self._second_page_current(block, privilege):
+        block = self.cached_block(pc, flags)
+        if block is not None and len(block.ranges) > 1 and not self._second_page_current(block, self.privilege(flags)):
             self.cache.invalidate(block)
             block = None
         if block is None:
