@@ -145,7 +145,14 @@ class PcPlatform:
         return self._next_event_ns
 
     def advance(self, now_ns: int) -> None:
-        """Let every device perform what is due at or before ``now_ns``."""
+        """Let every device perform what is due at or before ``now_ns``.
+
+        Before the next event nothing is due: the timed devices catch up
+        from their last look whenever they are next asked, so they are
+        left alone (most services come from monitor exits, not events)."""
+        if self._next_event_known_at == self._bus.accesses and (
+                self._next_event_ns is None or now_ns < self._next_event_ns):
+            return
         for device in self._timed:
             device.advance(now_ns)
         if self._next_event_ns is not None and now_ns >= self._next_event_ns:
