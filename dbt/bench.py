@@ -9,8 +9,9 @@ Everything is measured side by side in one session, medians of several runs:
 * the virtualization microbenchmarks (``syscall``, ``in``, ``cli-sti``,
   ``cr3``, ``callret``, ``pgfault``, ``divzero``, ``ptemod``) under native,
   bt and trap, hot tier on and off: time per iteration (the difference of
-  two runs with different iteration counts, so boot and set-up cancel) and
-  the ratio trap/bt;
+  two runs with different iteration counts, so boot and set-up cancel; the
+  larger count grows until the runs differ by a quarter second) and the
+  ratio trap/bt;
 * the ``multitask`` kernel under each mode, hot tier on and off.
 
 It prints the tables, writes them as JSON and draws them into a PNG chart.
@@ -147,13 +148,29 @@ class PerIteration:
     microseconds: float  # per iteration
 
 
+# The two runs of a microbenchmark must differ by this much wall time, or the
+# larger one is made longer (up to MAX_GROWTH times): a loop that costs a
+# microsecond or less is otherwise lost in the noise of boot and set-up.
+MIN_SPAN_SECONDS = 0.25
+MAX_GROWTH = 256
+
+
 def per_iteration(benchmark: str, mode: str, jit: str, small: int, large: int, repeat: int) -> PerIteration:
     """Time per iteration from two runs (``small`` and ``large`` iterations):
     what boot and set-up cost cancels out."""
-    samples = []
-    for _ in range(repeat):
-        low = dbt_run(benchmark, f"n={small}", mode=mode, jit=jit)[0]
-        high = dbt_run(benchmark, f"n={large}", mode=mode, jit=jit)[0]
+
+    def seconds(iterations: int) -> float:
+        return dbt_run(benchmark, f"n={iterations}", mode=mode, jit=jit)[0]
+
+    low, high = seconds(small), seconds(large)
+    growth = 1
+    while high - low < MIN_SPAN_SECONDS and growth < MAX_GROWTH:
+        growth *= 4
+        high = seconds(small + (large - small) * growth)
+    large = small + (large - small) * growth
+    samples = [(high - low) / (large - small) * 1e6]
+    for _ in range(repeat - 1):
+        low, high = seconds(small), seconds(large)
         samples.append((high - low) / (large - small) * 1e6)
     return PerIteration(benchmark, mode, jit, statistics.median(samples))
 
