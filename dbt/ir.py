@@ -5,7 +5,7 @@ once, by one instruction) or ``Const``; every value has a width in bits
 (1, 8, 16, 32 or 64) and is unsigned: signedness belongs to the operation
 (``SLT``, ``ASHR``, ``SEXT``, ``SDIV``), never to the value.  There are no
 internal branches.  Control leaves a block only through exit instructions
-(``EXIT``, ``EXIT_IF``, ``EXIT_INDIRECT``) and faults (``RAISE``,
+(``EXIT``, ``EXIT_IF``, ``EXIT_INDIRECT``, ``MONITOR_EXIT_IF``) and faults (``RAISE``,
 ``RAISE_IF``, or a ``LOAD``/``STORE``/``CALL`` that faults), so a backend
 lowers the list in one pass.
 
@@ -108,6 +108,8 @@ class Op(enum.Enum):
     EXIT = "exit"  # jump to constant guest address aux (a chainable link)
     EXIT_IF = "exit_if"  # if a: jump to constant guest address aux (a link)
     EXIT_INDIRECT = "exit_indirect"  # jump to a; aux = reason or None (never chained)
+    # if a: return to the monitor, to go on at constant address aux[0]; aux[1] = reason
+    MONITOR_EXIT_IF = "monitor_exit_if"
 
 
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.LSHR,
@@ -172,6 +174,8 @@ class Inst:
             return f"exit_if {args}, {self.aux:#010x}"
         if op is Op.EXIT_INDIRECT:
             return f"exit_indirect {args}" + (f" ({self.aux})" if self.aux else "")
+        if op is Op.MONITOR_EXIT_IF:
+            return f"monitor_exit_if {args}, {self.aux[0]:#010x} ({self.aux[1]})"
         suffix = f".{self.aux}" if op in CONVERT or op is Op.LOAD else ""
         return f"{self.dst}:{self.dst.width} = {op.value}{suffix} {args}"  # type: ignore[union-attr]
 
@@ -272,7 +276,7 @@ _INVERSE = {
 # Instructions after which the state may be observed (an exit, a fault, a
 # helper): a SET before them is live.
 _OBSERVERS = frozenset({Op.LOAD, Op.STORE, Op.CALL, Op.RAISE, Op.RAISE_IF, Op.EXIT, Op.EXIT_IF,
-                        Op.EXIT_INDIRECT})
+                        Op.EXIT_INDIRECT, Op.MONITOR_EXIT_IF})
 
 
 def eliminate_dead_code(block: Block) -> int:
@@ -535,3 +539,11 @@ class Builder:
 
     def exit_indirect(self, target: Value, reason: str | None = None) -> None:
         self._emit(Op.EXIT_INDIRECT, None, (target,), reason)
+
+    def monitor_exit_if(self, cond: Value, target: int, reason: str) -> None:
+        """If ``cond``: return to the monitor (``reason``), which goes on at ``target``."""
+        if isinstance(cond, Const):
+            if cond.value:
+                self.exit_indirect(Const(target & 0xFFFFFFFF, 32), reason)
+            return
+        self._emit(Op.MONITOR_EXIT_IF, None, (cond,), (target & 0xFFFFFFFF, reason))

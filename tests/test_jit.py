@@ -202,12 +202,13 @@ def test_a_region_queued_before_an_address_space_switch(jit: str) -> None:
 
 # -- monitor exits served from native code ---------------------------------------------------
 def test_monitor_exits_are_served_without_leaving_native_code(built_guests) -> None:
-    """The ``in`` loop exits to the monitor at every IN.  Once the loop is
-    compiled, the dispatcher has each exit served and goes on natively:
-    Python's loop enters native code only a few times."""
+    """The ``syscall`` loop leaves compiled code at every INT (the monitor
+    delivers it) and IRET.  Once the loop is compiled, the dispatcher has
+    each exit served and goes on natively: Python's loop enters native code
+    only a few times."""
     iterations = 20000
-    hot = _run("in", "on", cmdline=f"n={iterations}")
-    cold = _run("in", "off", cmdline=f"n={iterations}")
+    hot = _run("syscall", "on", cmdline=f"n={iterations}")
+    cold = _run("syscall", "off", cmdline=f"n={iterations}")
     assert (hot.output, hot.status, hot.insns) == (cold.output, cold.status, cold.insns)
     jit = hot.machine.jit
     assert jit.native_served > 0.5 * iterations  # all but those before the loop was compiled

@@ -439,9 +439,17 @@ class RegionCompiler:
             else:
                 self._leave(MONITOR, self.value(args[0]), exit_arg=lir.Constant(I32, self.bind.reasons[reason]))
             return False
+        if op is Op.MONITOR_EXIT_IF:
+            self._side_exit(self.value(args[0]), functools.partial(self._monitor_exit, *inst.aux),
+                            f"monitor_{self.insn_address:08x}")
+            return True
         assert inst.dst is not None
         self.values[inst.dst.index] = self._pure(inst)
         return True
+
+    def _monitor_exit(self, target: int, reason: str) -> None:
+        self._refund(completed=True)
+        self._leave(MONITOR, lir.Constant(I32, target), exit_arg=lir.Constant(I32, self.bind.reasons[reason]))
 
     def _exit(self, target: int) -> None:
         self._refund(completed=True)

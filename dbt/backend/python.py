@@ -146,6 +146,11 @@ class _Emitter:
         if op is Op.EXIT_INDIRECT:
             self._exit(Exit(None, self.index + 1, inst.aux), a[0])
             return False
+        if op is Op.MONITOR_EXIT_IF:
+            target, reason = inst.aux
+            self.emit(f"if {a[0]}:")
+            self._exit(Exit(None, self.index + 1, reason), str(target), indent=3)
+            return True
         assert dst is not None
         self.emit(f"{dst} = {self._expression(inst, a)}")
         return True

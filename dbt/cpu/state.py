@@ -47,7 +47,11 @@ def _slot_names() -> list[str]:
     # budget left, the translation flags word, and why and where it stopped.
     names += ["budget", "flags_word", "exit_code", "exit_arg", "exit_error", "exit_index",
               "exit_length", "native_transitions"]
-    names += [f"spare{i}" for i in range(12)]
+    # The CPU's INTR input as of the monitor's last look: 1 when an interrupt
+    # controller requests a maskable interrupt, whatever IF says.  Code that
+    # sets IF returns to the monitor only when it is 1.
+    names += ["intr"]
+    names += [f"spare{i}" for i in range(11)]
     return names
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbt.decode import Decoder, Instruction
-from dbt.ir import Block, Builder, eliminate_dead_code
+from dbt.ir import Block, Builder, Const, eliminate_dead_code
 from dbt.lift import (  # noqa: F401  (importing a family registers its lifters)
     arith,
     bits,
@@ -91,7 +91,11 @@ def lift_block(address: int, env: TranslationEnv, fetch: Fetch, decoder: Decoder
         pc = insn.next_address  # type: ignore[union-attr]
         if pc // PAGE_SIZE != first_page:
             break
-    if not ctx.ended:
+    if ctx.ended:
+        pass
+    elif ctx.shadow is not None:  # the shadowed instruction is in the next block
+        builder.exit_indirect(Const(pc, 32), ctx.shadow)
+    else:
         builder.exit(pc)
     eliminate_dead_code(ir)
     ir.size_bytes = (end_address - address + 1) & 0xFFFFFFFF

@@ -65,6 +65,10 @@ class LiftContext:
         self.insn: Instruction = None  # type: ignore[assignment]
         self.index = 0
         self.ended = False
+        # The monitor-exit reason of an interrupt shadow the previous
+        # instruction opened (STI): the block must not end right after it
+        # without telling the monitor.
+        self.shadow: str | None = None
         self.lift_errors: list[str] = []
         # The CPL privileged instructions are checked against: the real one,
         # or the guest's while the binary translator rewrites its kernel code.
@@ -78,6 +82,7 @@ class LiftContext:
     def begin(self, insn: Instruction | None, index: int, address: int) -> None:
         self.insn = insn  # type: ignore[assignment]
         self.index = index
+        self.shadow = None  # this instruction is the one the shadow covers
         self._pending = {}
         self.cc.begin_instruction()
         self.b.insn(address, index, insn.size if insn else 0)

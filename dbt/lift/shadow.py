@@ -24,8 +24,8 @@ from dbt.lift.registry import LIFTERS
 LOAD_TABLE = Helper("virtual_load_table", (32, 32, 32), None, may_fault=True)
 LOAD_SYSTEM_SEGMENT = Helper("virtual_load_system_segment", (32, 32), None, may_fault=True)
 WRITE_CR = Helper("virtual_write_cr", (32, 32), None, may_fault=True)
-IO_IN = Helper("virtual_io_in", (32, 32, 32), 32, may_fault=True)
-IO_OUT = Helper("virtual_io_out", (32, 32, 32, 32), None, may_fault=True)
+IO_IN = Helper("virtual_io_in", (32, 32, 32), 64, may_fault=True)
+IO_OUT = Helper("virtual_io_out", (32, 32, 32, 32), 32, may_fault=True)
 POP_FLAGS = Helper("virtual_pop_flags", (32, 32), None, reads_state=True, writes_state=True)
 IRET = Helper("virtual_iret", (32,), None, reads_state=True, writes_state=True, may_fault=True)
 FAR_JUMP = Helper("virtual_far_jump", (32, 32, 32), None, reads_state=True, writes_state=True,
@@ -134,7 +134,7 @@ def virtual_descriptor_query(ctx: LiftContext, insn: Instruction) -> bool:
 # -- callouts -----------------------------------------------------------------------------------
 def virtual_if_set(ctx: LiftContext, insn: Instruction) -> bool:
     ctx.set_slot(Slot.VIF, Const(1, 32))
-    _callout_exit(ctx, insn, "virtual-if-set")
+    system.interrupt_shadow(ctx, insn, "callout:virtual-if-set")
     return True
 
 
@@ -209,21 +209,9 @@ def _lift_debug_register(ctx: LiftContext, insn: Instruction) -> None:
 
 def port_io(ctx: LiftContext, insn: Instruction) -> bool:
     """IN/OUT at the virtual CPL and IOPL; string forms one element per exit."""
-    b = ctx.b
     name = insn.mnemonic
     if name in ("in", "out"):
-        if name == "in":
-            dst, port_op = insn.operands
-            width = dst.size * 8
-            value = ctx.call(IO_IN, system.port_value(ctx, port_op), Const(width // 8, 32), Const(ctx.index, 32))
-            assert value is not None
-            ctx.write_reg(dst.reg, b.trunc(value, width))  # type: ignore[arg-type]
-        else:
-            port_op, src = insn.operands
-            width = src.size * 8
-            ctx.call(IO_OUT, system.port_value(ctx, port_op), b.zext(ctx.read_reg(src.reg), 32),  # type: ignore[arg-type]
-                     Const(width // 8, 32), Const(ctx.index, 32))
-        _callout_exit(ctx, insn, "port-io")
+        system.port_access(ctx, insn, IO_IN, IO_OUT, "callout:port-io")
         return True
     system.string_io(ctx, insn, IO_IN if name.startswith("ins") else IO_OUT, "callout:port-io")
     return True

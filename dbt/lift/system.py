@@ -41,9 +41,11 @@ from dbt.lift.string import begin_repeat, end_repeat, index_registers, source_se
 # Port I/O through the device bus; #GP when CPL > IOPL and the TSS I/O
 # permission bitmap denies the port.
 # The last argument is the instruction's index in its block, so that devices
-# see the exact virtual time of the access.
-IO_IN = Helper("io_in", (32, 32, 32), 32, may_fault=True)
-IO_OUT = Helper("io_out", (32, 32, 32, 32), None, may_fault=True)
+# see the exact virtual time of the access.  The answer says whether the
+# access left the monitor something to do before the next instruction: bit
+# 32 of IN's (above the value read), bit 0 of OUT's.
+IO_IN = Helper("io_in", (32, 32, 32), 64, may_fault=True)
+IO_OUT = Helper("io_out", (32, 32, 32, 32), 32, may_fault=True)
 # Control and debug registers, MSRs and TLB control: checks and side effects
 # (TLB flushes, translation-mode changes) live in dbt.vmm.system.
 WRITE_CR = Helper("write_cr", (32, 32), None, may_fault=True)
@@ -74,23 +76,32 @@ def exit_to_eip(ctx: LiftContext, reason: str) -> None:
     ctx.end_block()
 
 
-@lifts("IN")
-def in_(ctx: LiftContext, insn: Instruction) -> None:
-    dst, port_op = insn.operands
-    width = dst.size * 8
-    value = ctx.call(IO_IN, port_value(ctx, port_op), Const(width // 8, 32), Const(ctx.index, 32))
-    assert value is not None
-    ctx.write_reg(dst.reg, ctx.b.trunc(value, width))  # type: ignore[arg-type]
-    monitor_exit(ctx, insn, "io")
+@lifts("IN", "OUT")
+def in_out(ctx: LiftContext, insn: Instruction) -> None:
+    port_access(ctx, insn, IO_IN, IO_OUT, "io")
 
 
-@lifts("OUT")
-def out(ctx: LiftContext, insn: Instruction) -> None:
-    port_op, src = insn.operands
-    width = src.size * 8
-    value = ctx.b.zext(ctx.read_reg(src.reg), 32)  # type: ignore[arg-type]
-    ctx.call(IO_OUT, port_value(ctx, port_op), value, Const(width // 8, 32), Const(ctx.index, 32))  # type: ignore[arg-type]
-    monitor_exit(ctx, insn, "io")
+def port_access(ctx: LiftContext, insn: Instruction, read: Helper, write: Helper, reason: str) -> None:
+    """IN or OUT through the port helpers; the block goes on after it unless
+    the helper says the monitor must look first (an interrupt requested, a
+    device event moved closer, a reset...)."""
+    b = ctx.b
+    if insn.mnemonic == "in":
+        dst, port_op = insn.operands
+        width = dst.size * 8
+        answer = ctx.call(read, port_value(ctx, port_op), Const(width // 8, 32), Const(ctx.index, 32))
+        assert answer is not None
+        ctx.write_reg(dst.reg, b.trunc(answer, width))  # type: ignore[arg-type]
+        wanted = b.trunc(b.lshr(answer, Const(32, 64)), 1)
+    else:
+        port_op, src = insn.operands
+        width = src.size * 8
+        value = b.zext(ctx.read_reg(src.reg), 32)  # type: ignore[arg-type]
+        answer = ctx.call(write, port_value(ctx, port_op), value, Const(width // 8, 32), Const(ctx.index, 32))
+        assert answer is not None
+        wanted = b.trunc(answer, 1)
+    ctx.commit()
+    b.monitor_exit_if(wanted, insn.next_address, reason)
 
 
 def privileged(ctx: LiftContext) -> bool:
@@ -173,7 +184,19 @@ def sti(ctx: LiftContext, insn: Instruction) -> None:
     _iopl_check(ctx)
     eflags = ctx.get_slot(Slot.EFLAGS)
     ctx.set_slot(Slot.EFLAGS, ctx.b.or_(eflags, Const(IF, 32)))
-    monitor_exit(ctx, insn, "sti")
+    interrupt_shadow(ctx, insn, "sti")
+
+
+def interrupt_shadow(ctx: LiftContext, insn: Instruction, reason: str) -> None:
+    """IF was just set.  If an interrupt is requested, return to the monitor,
+    which takes it after the next instruction (the shadow); if not, go on:
+    nothing can be taken before the monitor next looks (a device event or
+    an I/O access is a monitor exit of its own).  A block that would end
+    right after this instruction ends with this exit instead (lift_block)."""
+    ctx.commit()
+    requested = ctx.b.ne(ctx.get_slot(Slot.INTR), Const(0, 32))
+    ctx.b.monitor_exit_if(requested, insn.next_address, reason)
+    ctx.shadow = reason
 
 
 # -- string I/O ------------------------------------------------------------------------

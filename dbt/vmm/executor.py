@@ -225,6 +225,8 @@ class Executor:
                 eip = slots[Slot.EIP]
                 machine.deliver_exception(GuestFault(vector, None, TRAP), eip, eip, external=True)
                 machine.interrupts_delivered += 1
+        # Code that sets IF asks for the monitor only while INTR is up.
+        slots[Slot.INTR] = machine.platform.interrupt_pending(True)
         if not self.step_armed and slots[Slot.EFLAGS] & TF:
             self.step_armed = True
             self.step_armed_at = machine.icount  # the #DB follows the next instruction
@@ -302,6 +304,7 @@ class Executor:
         if isinstance(interruption, MmioAccess):
             machine.time_icount = machine.icount
             self._run_alone(address, "mmio_exact")
+            machine.deadline = machine.icount  # as after port I/O: a device may want service
             return
         assert isinstance(interruption, GuestFault)
         if interruption.is_trap:

@@ -308,6 +308,33 @@ class Machine:
         self.time_icount = self.icount
         self.platform.advance(self.clock.ns(self.icount))
 
+    def port_in(self, port: int, size_bytes: int, insn_index: int) -> int:
+        """IN from the device bus by the instruction ``insn_index`` into the
+        current block: the value, with bit 32 set if the monitor must look
+        before the next instruction (see ``_device_news``)."""
+        self.time_icount = self.icount + insn_index
+        before = self.deadline, self.flags
+        value = self.bus.io_read(port & 0xFFFF, size_bytes)
+        return value | self._device_news(before) << 32
+
+    def port_out(self, port: int, value: int, size_bytes: int, insn_index: int) -> int:
+        """OUT to the device bus: 1 if the monitor must look before the next instruction."""
+        self.time_icount = self.icount + insn_index
+        before = self.deadline, self.flags
+        self.bus.io_write(port & 0xFFFF, size_bytes, value)
+        return self._device_news(before)
+
+    def _device_news(self, before: tuple[int, int]) -> int:
+        """1 if a device access needs the monitor before the guest goes on: it
+        ended or reset the run (the deadline moved), changed the translation
+        flags (the A20 gate), left an interrupt requested, or brought the
+        next device event before the deadline; else 0 and the block goes on."""
+        if (self.deadline, self.flags) != before or self.outcome is not None:
+            return 1
+        if self.platform.interrupt_pending(True):
+            return 1
+        return int(self.next_event() < self.deadline)
+
     def interrupt_waiting(self) -> bool:
         """Whether a maskable interrupt could be taken now (nothing acknowledged)."""
         return self.platform.interrupt_pending(self.view.interrupts_enabled())

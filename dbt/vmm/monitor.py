@@ -54,8 +54,9 @@ class Monitor:
             "virtual_load_table": self.load_table,
             "virtual_load_system_segment": self.load_system_segment,
             "virtual_write_cr": self.write_cr,
-            "virtual_io_in": self.io_in,
-            "virtual_io_out": self.io_out,
+            # The guest's ring 0 is at or below any IOPL: no permission check.
+            "virtual_io_in": self.machine.port_in,
+            "virtual_io_out": self.machine.port_out,
             "virtual_pop_flags": self.pop_flags,
             "virtual_iret": lambda bits: protection.iret(bits, virtual=True),
             "virtual_far_jump": lambda sel, off, bits: protection.far_jump(sel, off, bits),
@@ -121,16 +122,6 @@ class Monitor:
         else:
             system.write_cr(number, value)
 
-    def io_in(self, port: int, size_bytes: int, insn_index: int) -> int:
-        # The guest's ring 0 is at or below any IOPL: no permission check.
-        machine = self.machine
-        machine.time_icount = machine.icount + insn_index
-        return machine.bus.io_read(port & 0xFFFF, size_bytes)
-
-    def io_out(self, port: int, value: int, size_bytes: int, insn_index: int) -> None:
-        machine = self.machine
-        machine.time_icount = machine.icount + insn_index
-        machine.bus.io_write(port & 0xFFFF, size_bytes, value)
 
     def pop_flags(self, value: int, operand_bits: int) -> None:
         """POPF in the guest's ring 0: IF and IOPL go to the virtual CPU, the

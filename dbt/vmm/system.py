@@ -250,13 +250,9 @@ class SystemOps:
     def io_in(self, port: int, size_bytes: int, insn_index: int = 0) -> int:
         if not self.io_allowed(port, size_bytes):
             raise GuestFault(GP, 0)
-        machine = self.machine
-        machine.time_icount = machine.icount + insn_index
-        return machine.bus.io_read(port & 0xFFFF, size_bytes)
+        return self.machine.port_in(port, size_bytes, insn_index)
 
-    def io_out(self, port: int, value: int, size_bytes: int, insn_index: int = 0) -> None:
+    def io_out(self, port: int, value: int, size_bytes: int, insn_index: int = 0) -> int:
         if not self.io_allowed(port, size_bytes):
             raise GuestFault(GP, 0)
-        machine = self.machine
-        machine.time_icount = machine.icount + insn_index
-        machine.bus.io_write(port & 0xFFFF, size_bytes, value)
+        return self.machine.port_out(port, value, size_bytes, insn_index)

@@ -1,0 +1,144 @@
+"""Monitor exits the guest needs, and only those.
+
+Setting IF returns to the monitor only while an interrupt is requested
+(otherwise nothing could be taken before the monitor next looks anyway), and
+port I/O only when the access left the monitor something to do.  The
+interrupt shadow after STI holds even where a block ends right after it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from kernels import kludge_kernel
+
+from dbt.decode import Decoder
+from dbt.ir import Op
+from dbt.lift.block import lift_block
+from dbt.lift.env import CODE32, FLAT, PROTECTED, STACK32, TranslationEnv
+from dbt.loader.multiboot import boot
+from dbt.session import RunOptions, run_guest
+from dbt.vmm.executor import run
+from dbt.vmm.machine import Machine, MachineConfig
+from dbt.vmm.outcome import Ending
+
+ITERATIONS = 3000
+FLAT32 = TranslationEnv(CODE32 | STACK32 | FLAT | PROTECTED)
+STI, NOP = b"\xfb", b"\x90"
+
+
+def _lift(code: bytes, address: int, env: TranslationEnv = FLAT32):
+    def fetch(pc: int) -> tuple[bytes, Exception | None]:
+        offset = pc - address
+        if offset >= len(code):
+            return b"", LookupError("past the test's code")
+        return code[offset:offset + 15], None
+
+    return lift_block(address, env, fetch, Decoder()).ir.insts
+
+
+def test_sti_goes_on_in_its_block_unless_an_interrupt_is_requested() -> None:
+    insts = _lift(STI + NOP + NOP, 0x1000)
+    (conditional,) = [inst for inst in insts if inst.op is Op.MONITOR_EXIT_IF]
+    assert conditional.aux == (0x1001, "sti")
+    assert insts[-1].op is Op.EXIT and insts[-1].aux == 0x1003
+
+
+@pytest.mark.parametrize("where", ["page end", "instruction limit"])
+def test_a_block_that_ends_right_after_sti_returns_to_the_monitor(where: str) -> None:
+    """The instruction after STI runs before any interrupt: if it lies in
+    the next block, the monitor must know that a shadow is open."""
+    if where == "page end":
+        insts = _lift(STI + NOP, 0x1FFF)
+        after = 0x2000
+    else:
+        insts = _lift(STI + NOP, 0x1000, FLAT32.with_limit(1))
+        after = 0x1001
+    last = insts[-1]
+    assert last.op is Op.EXIT_INDIRECT and last.aux == "sti"
+    assert last.args[0].value == after  # type: ignore[union-attr]
+
+
+def _exits(name: str, mode: str, jit: str) -> tuple[dict[str, int], object]:
+    result = run_guest(name, RunOptions(serial_sink=lambda data: None, cmdline=f"n={ITERATIONS}",
+                                        mode=mode, jit=jit))
+    assert result.outcome.ending is Ending.DEBUG_EXIT and result.outcome.exit_value == 0, result.output
+    return result.machine.exits_by_reason, result
+
+
+@pytest.mark.parametrize("mode, reason", [("native", "sti"), ("bt", "callout:virtual-if-set")])
+@pytest.mark.parametrize("jit", ["off", "always"])
+def test_sti_with_nothing_requested_stays_in_the_guest(mode: str, reason: str, jit: str,
+                                                       built_guests) -> None:
+    exits, _ = _exits("cli-sti", mode, jit)
+    assert exits.get(reason, 0) < ITERATIONS // 100
+
+
+@pytest.mark.parametrize("mode, reason", [("native", "io"), ("bt", "callout:port-io")])
+@pytest.mark.parametrize("jit", ["off", "always"])
+def test_port_io_that_changes_nothing_stays_in_the_guest(mode: str, reason: str, jit: str,
+                                                         built_guests) -> None:
+    """IN from the POST port changes no device's timing or interrupt."""
+    exits, _ = _exits("in", mode, jit)
+    assert exits.get(reason, 0) < ITERATIONS // 100
+
+
+# With interrupts on and only IRQ 4 unmasked, an OUT enables the UART's
+# transmitter-empty interrupt: it is requested at once, so it is taken right
+# after the OUT.  The handler reports EBX, which the next instruction sets.
+UART_INTERRUPT_AFTER_OUT = """
+    mov esp, 0x90000
+    mov dword ptr [0x1f0108], 0x0000ffff
+    mov dword ptr [0x1f010c], 0x00cf9a00
+    mov dword ptr [0x1f0110], 0x0000ffff
+    mov dword ptr [0x1f0114], 0x00cf9200
+    mov word ptr [0x1f0010], 0x17
+    mov dword ptr [0x1f0012], 0x1f0100
+    lgdt [0x1f0010]
+    call here
+here:
+    pop eax
+    add eax, handler - here
+    mov edi, 0x200000 + 0x24 * 8
+    mov word ptr [edi], ax
+    mov word ptr [edi + 2], 0x08
+    mov word ptr [edi + 4], 0x8e00
+    shr eax, 16
+    mov word ptr [edi + 6], ax
+    mov word ptr [0x1f0000], 0x7ff
+    mov dword ptr [0x1f0002], 0x200000
+    lidt [0x1f0000]
+    mov al, 0x11
+    out 0x20, al
+    mov al, 0x20
+    out 0x21, al
+    mov al, 4
+    out 0x21, al
+    mov al, 1
+    out 0x21, al
+    mov al, 0xef
+    out 0x21, al
+    mov dx, 0x3fc
+    mov al, 8
+    out dx, al
+    xor ebx, ebx
+    sti
+    nop
+    mov dx, 0x3f9
+    mov al, 2
+    out dx, al
+    mov ebx, 1
+    hlt
+handler:
+    mov eax, ebx
+    out 0xf4, al
+"""
+
+
+@pytest.mark.parametrize("mode", ["native", "bt", "trap"])
+@pytest.mark.parametrize("jit", ["off", "always"])
+def test_an_interrupt_a_port_write_requests_comes_right_after_it(mode: str, jit: str) -> None:
+    machine = Machine(MachineConfig(mode=mode, jit=jit, serial_sink=lambda data: None))
+    boot(machine, kludge_kernel(UART_INTERRUPT_AFTER_OUT))
+    outcome = run(machine)
+    assert outcome.ending is Ending.DEBUG_EXIT, outcome.message
+    assert outcome.exit_value == 0  # EBX was still 0: the handler ran before "mov ebx, 1"
