@@ -190,9 +190,10 @@ def sti(ctx: LiftContext, insn: Instruction) -> None:
 def interrupt_shadow(ctx: LiftContext, insn: Instruction, reason: str) -> None:
     """IF was just set.  If an interrupt is requested, return to the monitor,
     which takes it after the next instruction (the shadow); if not, go on:
-    nothing can be taken before the monitor next looks (a device event or
-    an I/O access is a monitor exit of its own).  A block that would end
-    right after this instruction ends with this exit instead (lift_block)."""
+    nothing can be taken before the monitor next looks (a device event is
+    a deadline, and an I/O access that requests an interrupt returns to the
+    monitor).  A block that would end right after this instruction ends
+    with this exit instead (lift_block)."""
     ctx.commit()
     requested = ctx.b.ne(ctx.get_slot(Slot.INTR), Const(0, 32))
     ctx.b.monitor_exit_if(requested, insn.next_address, reason)
