@@ -90,6 +90,9 @@ def _hot_tier_section(result: RunResult) -> list[str]:
                  f"{returns:,} entries from Python, {jit.native_lookups_missed:,} to code not compiled)")
     if jit.native_served:
         lines.append(f"    served in place    {jit.native_served:>14,}   (monitor exits after which native code went on)")
+    if jit.native_republished:
+        lines.append(f"    table misses       {jit.native_republished:>14,}   "
+                     "(compiled blocks the dispatcher missed and had published)")
     if jit.native_seconds:
         lines.append(f"    native speed       {jit.native_insns / jit.native_seconds / 1e6:>14,.0f} MIPS")
     return lines

@@ -215,6 +215,18 @@ def test_monitor_exits_are_served_without_leaving_native_code(built_guests) -> N
     assert jit.native_entries < 0.01 * iterations
 
 
+def test_a_cr3_write_in_compiled_code_republishes_the_next_block_at_once(built_guests) -> None:
+    """MOV CR3 empties the native table from inside compiled code (the
+    helper call): serving the exit that follows publishes the block at EIP,
+    so the dispatcher does not miss it and call back a second time."""
+    iterations = 20000
+    result = _run("cr3", "on", mode="native", cmdline=f"n={iterations}")
+    assert result.output == _run("cr3", "off", mode="native", cmdline=f"n={iterations}").output
+    jit = result.machine.jit
+    assert jit.native_served > 0.5 * iterations
+    assert jit.native_republished < 0.01 * iterations
+
+
 def test_system_calls_keep_the_translations(built_guests) -> None:
     """INT and IRET reload CS with the same base and limit: EIP still means
     the same code, so the jump cache and the native table are kept."""

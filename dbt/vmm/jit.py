@@ -97,12 +97,16 @@ class Jit:
         self.queued_at = 0
         # Counts the times EIP-to-code mappings changed (CR3 loads, INVLPG...).
         self.generation = 0
+        # The generation native code last ran under: a helper it called (a
+        # CR3 write) may have emptied the table before the exit was served.
+        self.native_generation = 0
         self.regions: list[CompiledRegion] = []
         self.region_of_head: dict[int, CompiledRegion] = {}  # id(head block) -> region
         self.compile_seconds = 0.0
         self.native_entries = 0
         self.native_transitions = 0
         self.native_lookups_missed = 0
+        self.native_republished = 0  # table misses of compiled code, published from the dispatcher
         self.native_insns = 0  # instructions retired in compiled code
         self.native_seconds = 0.0
         self.native_served = 0  # monitor exits served from the dispatcher, which then went on
@@ -377,6 +381,7 @@ class Jit:
         slots[Slot.NATIVE_TRANSITIONS] = 0
         slots[Slot.EXIT_CODE] = 0
         self._arm()
+        self.native_generation = self.generation
         self.native_entries += 1
         self.running = True
         started = time.perf_counter()
@@ -426,9 +431,12 @@ class Jit:
                     self.idle_serves = 0
                     return code  # no progress in native code: let Python's loop look
             self.last_code = code
-            generation = self.generation
+            generation = self.native_generation
             if code == NEED_LOOKUP:
-                return CONTINUE if self._publish_at_eip() else NEED_LOOKUP
+                if not self._publish_at_eip():
+                    return NEED_LOOKUP
+                self.native_republished += 1
+                return CONTINUE
             if code == BUDGET and machine.icount < machine.deadline:
                 return BUDGET  # the next block must be cut short: Python's loop does it
             if code != BUDGET:
@@ -453,6 +461,7 @@ class Jit:
             # Serving may have moved the count (an emulated instruction, HLT
             # skipping to the next event): native code counts on from here.
             self.entry_icount, self.entry_budget = self.machine.icount, self.slots[Slot.BUDGET]
+            self.native_generation = self.generation
 
     def _publish_at_eip(self) -> bool:
         """The dispatcher missed EIP in its table (after a CR3 load emptied
