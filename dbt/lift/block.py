@@ -91,11 +91,9 @@ def lift_block(address: int, env: TranslationEnv, fetch: Fetch, decoder: Decoder
         pc = insn.next_address  # type: ignore[union-attr]
         if pc // PAGE_SIZE != first_page:
             break
-    if ctx.ended:
-        pass
-    elif ctx.shadow is not None:  # the shadowed instruction is in the next block
+    if not ctx.ended and ctx.shadow is not None:  # the shadowed instruction is in the next block
         builder.exit_indirect(Const(pc, 32), ctx.shadow)
-    else:
+    elif not ctx.ended:
         builder.exit(pc)
     eliminate_dead_code(ir)
     ir.size_bytes = (end_address - address + 1) & 0xFFFFFFFF

@@ -122,7 +122,6 @@ class Monitor:
         else:
             system.write_cr(number, value)
 
-
     def pop_flags(self, value: int, operand_bits: int) -> None:
         """POPF in the guest's ring 0: IF and IOPL go to the virtual CPU, the
         rest to the real one (whose IF stays set and IOPL stays 0)."""
