@@ -2,7 +2,8 @@
 
 Setting IF returns to the monitor only while an interrupt is requested
 (otherwise nothing could be taken before the monitor next looks anyway), and
-port I/O only when the access left the monitor something to do.  The
+port I/O only when the access left the monitor something to do, a data
+segment load only when it changed what the translation assumed.  The
 interrupt shadow after STI holds even where a block ends right after it.
 """
 
@@ -151,8 +152,9 @@ handler:
 """)
 
 
-def _run_kernel(code: str, mode: str, jit: str):
-    machine = Machine(MachineConfig(mode=mode, jit=jit, serial_sink=lambda data: None, max_insns=5_000_000))
+def _run_kernel(code: str, mode: str, jit: str, machine: Machine | None = None):
+    machine = machine or Machine(MachineConfig(mode=mode, jit=jit, serial_sink=lambda data: None,
+                                               max_insns=5_000_000))
     boot(machine, kludge_kernel(code))
     outcome = run(machine)
     assert outcome.ending is Ending.DEBUG_EXIT, outcome.message
@@ -171,3 +173,71 @@ def test_a_device_event_an_mmio_write_schedules_comes_on_time(mode: str, jit: st
     """An MMIO access is a service point, as port I/O is: the timer's
     deadline is known from the write on."""
     assert _run_kernel(APIC_TIMER_BY_MMIO, mode, jit) == 2500
+
+
+def test_a_data_segment_load_goes_on_in_its_block_unless_it_changed_the_translation() -> None:
+    insts = _lift(b"\x8e\xd8" + NOP + NOP, 0x1000)  # mov ds, eax
+    (conditional,) = [inst for inst in insts if inst.op is Op.MONITOR_EXIT_IF]
+    assert conditional.aux == (0x1002, "env")
+    assert insts[-1].op is Op.EXIT and insts[-1].aux == 0x1004
+
+
+# GDT entry 0x18: a data segment based at 0x1000.  The load of DS and the
+# read through it are in one block: the read must see the new base.
+NEW_DATA_SEGMENT = _with_handler(0x0d, """
+    mov dword ptr [0x1f0118], 0x1000ffff
+    mov dword ptr [0x1f011c], 0x00cf9200
+    mov word ptr [0x1f0010], 0x1f
+    lgdt [0x1f0010]
+    mov dword ptr [0x5000], 0x11
+    mov dword ptr [0x6000], 0x22
+    mov ax, 0x18
+    mov ds, ax
+    mov eax, dword ptr [0x5000]
+    out 0xf4, al
+handler:
+    mov al, 0xee
+    out 0xf4, al
+""")
+
+# Reloading the flat data selector, as kernel entry and exit paths do.
+FLAT_RELOADS = _with_handler(0x0d, f"""
+    mov ecx, {ITERATIONS}
+again:
+    mov ax, 0x10
+    mov ds, ax
+    mov es, ax
+    push eax
+    pop fs
+    dec ecx
+    jnz again
+    xor eax, eax
+    out 0xf4, al
+handler:
+    mov al, 0xee
+    out 0xf4, al
+""")
+
+# POP DS of a selector beyond the GDT's limit raises #GP with ESP as it was
+# before the POP: the handler reports how far ESP had moved (0).
+FAULTING_POP = _with_handler(0x0d, """
+    push 0x23
+    mov ebx, esp
+    pop ds
+    mov al, 0xee
+    out 0xf4, al
+handler:
+    lea eax, [esp + 16]
+    sub eax, ebx
+    out 0xf4, al
+""")
+
+
+@pytest.mark.parametrize("mode", ["native", "bt", "trap"])
+@pytest.mark.parametrize("jit", ["off", "always"])
+def test_data_segment_loads_exit_only_when_the_translation_must_change(mode: str, jit: str) -> None:
+    assert _run_kernel(NEW_DATA_SEGMENT, mode, jit) == 0x22
+    machine = Machine(MachineConfig(mode=mode, jit=jit, serial_sink=lambda data: None, max_insns=5_000_000))
+    assert _run_kernel(FLAT_RELOADS, mode, jit, machine) == 0
+    assert machine.exits_by_reason.get("env", 0) < ITERATIONS // 100, machine.exits_by_reason
+    assert _run_kernel(FAULTING_POP, mode, jit) == 0

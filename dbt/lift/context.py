@@ -299,6 +299,12 @@ class LiftContext:
         self.write_reg(sp_name, b.add(sp, Const(width // 8, sp.width)))
         return value
 
+    def stack_release(self, size_bytes: int) -> None:
+        """Move the stack pointer up by ``size_bytes`` (what a pop does after its read)."""
+        sp_name = self._stack_pointer()
+        sp = self.read_reg(sp_name)
+        self.write_reg(sp_name, self.b.add(sp, Const(size_bytes, sp.width)))
+
     def stack_read(self, offset_bytes: int, width: int) -> Value:
         """Read the stack at SP+offset without moving SP."""
         b = self.b

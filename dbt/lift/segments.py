@@ -3,8 +3,9 @@ registers, LDS..LSS, far JMP/CALL/RET, IRET, LAR/LSL/VERR/VERW, ARPL,
 LLDT/LTR/SLDT/STR, SYSENTER/SYSEXIT.
 
 Descriptor checks and privilege transfers are helpers implemented in
-``dbt.vmm.protection``; each such instruction ends its block, since it may
-change what the translation assumed (CPL, code size, flat segments).
+``dbt.vmm.protection``.  Far transfers end their block, since they may
+change what the translation assumed (CPL, code size, flat segments); a data
+segment load ends it only when it did change that.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dbt.lift.context import SEGMENTS, LiftContext, Unsupported, seg_slot
 from dbt.lift.registry import lifts
 from dbt.lift.system import exit_to_eip, monitor_exit, privileged
 
-LOAD_SEGMENT = Helper("load_segment", (32, 32), None, may_fault=True)
+# Nonzero when the load changed the translation flags word.
+LOAD_SEGMENT = Helper("load_segment", (32, 32), 32, writes_state=True, may_fault=True)
 FAR_JUMP = Helper("far_jump", (32, 32, 32), None, reads_state=True, writes_state=True, may_fault=True)
 FAR_CALL = Helper("far_call", (32, 32, 32, 32), None, reads_state=True, writes_state=True, may_fault=True)
 FAR_RETURN = Helper("far_return", (32, 32), None, reads_state=True, writes_state=True, may_fault=True)
@@ -32,13 +34,22 @@ SYSENTER = Helper("sysenter", (), None, reads_state=True, writes_state=True, may
 SYSEXIT = Helper("sysexit", (), None, reads_state=True, writes_state=True, may_fault=True)
 
 
-def _load(ctx: LiftContext, segment: int, selector) -> None:  # type: ignore[no-untyped-def]
-    ctx.call(LOAD_SEGMENT, Const(segment, 32), ctx.b.zext(selector, 32))
+def _load(ctx: LiftContext, segment: int, selector) -> Value:  # type: ignore[no-untyped-def]
+    changed = ctx.call(LOAD_SEGMENT, Const(segment, 32), ctx.b.zext(selector, 32))
+    assert changed is not None
+    return changed
 
 
-def _after_load(ctx: LiftContext, insn: Instruction, segment: int) -> None:
-    # A load of SS holds off interrupts for one instruction.
-    monitor_exit(ctx, insn, "shadow" if segment == Seg.SS else "env")
+def _after_load(ctx: LiftContext, insn: Instruction, segment: int, changed: Value) -> None:
+    """A load of SS holds off interrupts for one instruction: the monitor
+    must know.  Other loads return to it only when they changed what the
+    rest of the block was translated for (flatness of DS or ES); reloading
+    a flat selector, as every kernel entry and exit path does, goes on."""
+    if segment == Seg.SS:
+        monitor_exit(ctx, insn, "shadow")
+        return
+    ctx.commit()
+    ctx.b.monitor_exit_if(ctx.b.ne(changed, Const(0, 32)), insn.next_address, "env")
 
 
 def write_selector(ctx: LiftContext, dst: Operand, selector: Value) -> None:
@@ -64,8 +75,8 @@ def mov_to_segment(ctx: LiftContext, insn: Instruction) -> None:
     if segment == Seg.CS:
         raise Unsupported("MOV to CS")
     value = ctx.value(src)
-    _load(ctx, segment, ctx.b.trunc(value, 16) if value.width > 16 else value)
-    _after_load(ctx, insn, segment)
+    changed = _load(ctx, segment, ctx.b.trunc(value, 16) if value.width > 16 else value)
+    _after_load(ctx, insn, segment, changed)
 
 
 def push_segment(ctx: LiftContext, name: str, width: int) -> None:
@@ -77,9 +88,11 @@ def pop_segment(ctx: LiftContext, name: str, width: int) -> None:
     segment = SEGMENTS[name]
     if segment == Seg.CS:
         raise Unsupported("POP CS")
-    value = ctx.pop(width)
-    _load(ctx, segment, ctx.b.trunc(value, 16) if width == 32 else value)
-    _after_load(ctx, ctx.insn, segment)
+    # The load may fault: ESP moves only after it succeeded.
+    value = ctx.stack_read(0, width)
+    changed = _load(ctx, segment, ctx.b.trunc(value, 16) if width == 32 else value)
+    ctx.stack_release(width // 8)
+    _after_load(ctx, ctx.insn, segment, changed)
 
 
 @lifts("LDS", "LES", "LFS", "LGS", "LSS")
@@ -93,9 +106,9 @@ def load_far_pointer(ctx: LiftContext, insn: Instruction) -> None:
     offset = ctx.load(segment_number, offset_address, width)
     selector = ctx.load(segment_number, b.add(offset_address, Const(width // 8, 32)), 16)
     segment = SEGMENTS[insn.mnemonic[1:]]
-    _load(ctx, segment, selector)
+    changed = _load(ctx, segment, selector)
     ctx.write_reg(dst.reg, offset)  # type: ignore[arg-type]
-    _after_load(ctx, insn, segment)
+    _after_load(ctx, insn, segment, changed)
 
 
 # -- far transfers -------------------------------------------------------------------

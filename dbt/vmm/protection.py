@@ -223,14 +223,18 @@ class Protection:
         self.tables.set_accessed(descriptor)
         self.load_cache(Seg.SS, selector, descriptor)
 
-    def load_segment(self, segment: int, selector: int, virtual: bool = False) -> None:
+    def load_segment(self, segment: int, selector: int, virtual: bool = False) -> int:
+        """Load a segment register; 1 if the translation flags word changed
+        (code after the load was translated for the old one), else 0."""
         if segment == Seg.SS:
             self.load_stack_segment(selector, virtual)
         elif segment == Seg.CS:
             raise GuestFault(6)  # MOV to CS is invalid
         else:
             self.load_data_segment(segment, selector)
+        before = self.machine.flags
         self.machine.env_changed()
+        return int(self.machine.flags != before)
 
     # -- far transfers -----------------------------------------------------------------
     def _code_target(self, selector: int, cpl: int) -> Descriptor:
