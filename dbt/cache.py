@@ -55,6 +55,14 @@ class TranslatedBlock:
     def pages(self) -> list[int]:
         return sorted({start >> PAGE_SHIFT for start, _ in self.ranges})
 
+    @property
+    def eip_pages(self) -> tuple[int, ...]:
+        """The pages of EIP space the block's code lies in (one or two)."""
+        size = sum(stop - start for start, stop in self.ranges)
+        first = self.pc >> PAGE_SHIFT
+        last = ((self.pc + max(size, 1) - 1) & 0xFFFFFFFF) >> PAGE_SHIFT
+        return (first,) if first == last else (first, last)
+
 
 @dataclass
 class CacheStats:
@@ -77,6 +85,9 @@ class TranslationCache:
         self.capacity_blocks = capacity_blocks
         self.table: dict[tuple[int, int, int], TranslatedBlock] = {}
         self.jump_cache: dict[tuple[int, int], TranslatedBlock] = {}
+        # The jump cache's keys by the EIP pages their blocks occupy (INVLPG
+        # drops one page's; stale keys are harmless).
+        self.jump_pages: dict[int, set[tuple[int, int]]] = {}
         self.page_blocks: dict[int, list[TranslatedBlock]] = {}
         # Per code page, how many blocks cover each byte: a store checks its
         # bytes here before looking for the blocks themselves.
@@ -87,6 +98,7 @@ class TranslationCache:
         # The hot tier drops native code with the blocks it was compiled from.
         self.on_invalidated: Callable[[TranslatedBlock], None] = lambda block: None
         self.on_forget_virtual: Callable[[], None] = lambda: None
+        self.on_forget_pages: Callable[[tuple[int, ...]], None] = lambda pages: None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -106,15 +118,21 @@ class TranslationCache:
         block = self.table.get((pc, physical(), flags))
         if block is not None:
             self.stats.table_hits += 1
-            self.jump_cache[(pc, flags)] = block
+            self._remember(block)
         return block
+
+    def _remember(self, block: TranslatedBlock) -> None:
+        key = (block.pc, block.flags)
+        self.jump_cache[key] = block
+        for page in block.eip_pages:
+            self.jump_pages.setdefault(page, set()).add(key)
 
     def insert(self, block: TranslatedBlock) -> None:
         if len(self.table) >= self.capacity_blocks:
             self.flush()
         self.stats.translated += 1
         self.table[(block.pc, block.physical, block.flags)] = block
-        self.jump_cache[(block.pc, block.flags)] = block
+        self._remember(block)
         for page in block.pages:
             on_page = self.page_blocks.setdefault(page, [])
             if not on_page:
@@ -141,7 +159,16 @@ class TranslationCache:
     def forget_virtual(self) -> None:
         """EIP-to-physical mappings changed (CR3, paging on or off, CS base)."""
         self.jump_cache.clear()
+        self.jump_pages.clear()
         self.on_forget_virtual()
+
+    def forget_pages(self, eip_pages: tuple[int, ...]) -> None:
+        """The mapping of the code at these EIP pages may have changed
+        (INVLPG): blocks there are found again by their physical address."""
+        for page in eip_pages:
+            for key in self.jump_pages.pop(page, ()):
+                self.jump_cache.pop(key, None)
+        self.on_forget_pages(eip_pages)
 
     # -- invalidation ------------------------------------------------------------------
     def invalidate(self, block: TranslatedBlock) -> None:
@@ -207,3 +234,4 @@ class TranslationCache:
             self.invalidate(block)
         self.table.clear()
         self.jump_cache.clear()
+        self.jump_pages.clear()

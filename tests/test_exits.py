@@ -64,6 +64,8 @@ def test_a_block_that_ends_right_after_sti_returns_to_the_monitor(where: str) ->
     ("cli-sti", "bt", "callout:virtual-if-set"),
     ("in", "native", "io"),  # IN from the POST port: no device's timing or interrupt changes
     ("in", "bt", "callout:port-io"),
+    ("ptemod", "native", "env"),  # INVLPG of a data page: the code's mappings stay
+    ("ptemod", "bt", "callout:invalidate-page"),
 ])
 @pytest.mark.parametrize("jit", ["off", "always"])
 def test_loops_that_leave_the_monitor_nothing_to_do_stay_in_the_guest(guest: str, mode: str, reason: str,
@@ -241,3 +243,15 @@ def test_data_segment_loads_exit_only_when_the_translation_must_change(mode: str
     assert _run_kernel(FLAT_RELOADS, mode, jit, machine) == 0
     assert machine.exits_by_reason.get("env", 0) < ITERATIONS // 100, machine.exits_by_reason
     assert _run_kernel(FAULTING_POP, mode, jit) == 0
+
+
+@pytest.mark.parametrize("mode", ["native", "bt"])
+def test_a_fault_delivered_from_compiled_code_goes_on_natively(mode: str, built_guests) -> None:
+    """The pgfault loop: a #PF raised in compiled code is delivered from the
+    dispatcher's callback, and the handler, its IRET and the retried load
+    run on in native code without a return to Python's loop."""
+    result = run_guest("pgfault", RunOptions(serial_sink=lambda data: None, cmdline=f"n={ITERATIONS}",
+                                             mode=mode, jit="on"))
+    assert result.outcome.ending is Ending.DEBUG_EXIT and result.outcome.exit_value == 0, result.output
+    jit = result.machine.jit
+    assert jit.native_entries < ITERATIONS // 100, jit.native_entries

@@ -114,6 +114,28 @@ def test_remapping_pages_under_hot_loops(jit: str) -> None:
         assert machine.jit.native_insns > 10_000
 
 
+# A function that maps its own page elsewhere and goes on: INVLPG ends
+# the block, and the next instruction is fetched through the new mapping.
+SELF_REMAP = f"""
+    mov dword ptr [{PAGE_TABLE + 4:#x}], {{new_page:#x}}
+    invlpg [{FUNCTION:#x}]
+    mov eax, {{value}}
+    ret
+"""
+
+
+@pytest.mark.parametrize("jit", ["off", "always"])
+def test_code_that_remaps_its_own_page_goes_on_in_the_new_page(jit: str) -> None:
+    machine = _paged_machine(jit)
+    machine.memory.load_image(CODE_A, _assemble(SELF_REMAP.format(new_page=CODE_B | 3, value=7), FUNCTION))
+    machine.memory.load_image(CODE_B, _assemble(SELF_REMAP.format(new_page=CODE_A | 3, value=11), FUNCTION))
+    machine.memory.load_image(BASE, _assemble(f"mov esp, 0x90000; mov edx, {FUNCTION:#x}; call edx; hlt", BASE))
+    machine.slots[Slot.EIP] = BASE
+    outcome = run(machine)
+    assert outcome.ending is Ending.HALTED, outcome.message
+    assert machine.slots[Slot.EAX] == 11
+
+
 SMC_PROGRAM = """
     mov esp, 0x90000
     xor esi, esi

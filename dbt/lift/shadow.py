@@ -217,6 +217,12 @@ def port_io(ctx: LiftContext, insn: Instruction) -> bool:
     return True
 
 
+def invalidate_page(ctx: LiftContext, insn: Instruction) -> bool:
+    if system.privileged(ctx):
+        system.invalidate_page(ctx, insn, "callout:invalidate-page")
+    return True
+
+
 def halt(ctx: LiftContext, insn: Instruction) -> bool:
     _callout_exit(ctx, insn, "halt")
     return True
@@ -285,7 +291,7 @@ OPERATIONS: dict[str, Operation] = {
     "load-system-segment": load_system_segment,
     "write-control-register": write_control_register,
     "debug-register": _native_then_exit("debug-register"),
-    "invalidate-page": _native_then_exit("invalidate-page"),
+    "invalidate-page": invalidate_page,
     "model-specific-register": _native_then_exit("model-specific-register"),
     "port-io": port_io,
     "halt": halt,

@@ -53,7 +53,8 @@ READ_DR = Helper("read_dr", (32,), 32, may_fault=True)
 WRITE_DR = Helper("write_dr", (32, 32), None, may_fault=True)
 RDMSR = Helper("rdmsr", (), None, reads_state=True, writes_state=True, may_fault=True)
 WRMSR = Helper("wrmsr", (), None, reads_state=True, may_fault=True)
-INVLPG = Helper("invlpg", (32,), None)
+# (linear address, next EIP) -> nonzero if the rest of the block may have been remapped
+INVLPG = Helper("invlpg", (32, 32), 32)
 
 
 def port_value(ctx: LiftContext, op) -> Value:
@@ -297,11 +298,20 @@ def smsw(ctx: LiftContext, insn: Instruction) -> None:
 def invlpg(ctx: LiftContext, insn: Instruction) -> None:
     if not privileged(ctx):
         return
+    invalidate_page(ctx, insn, "env")
+
+
+def invalidate_page(ctx: LiftContext, insn: Instruction, reason: str) -> None:
+    """INVLPG (privilege already checked).  The block goes on unless the page
+    holds its own remaining code: other pages' translations are found again
+    through their new mapping at their next look-up."""
     (op,) = insn.operands
     segment, offset = ctx.effective_address(op)
     linear = ctx.b.add(offset, ctx.get_slot(seg_slot(segment, "base")))
-    ctx.call(INVLPG, linear)
-    monitor_exit(ctx, insn, "env")
+    remapped = ctx.call(INVLPG, linear, Const(insn.next_address, 32))
+    assert remapped is not None
+    ctx.commit()
+    ctx.b.monitor_exit_if(ctx.b.ne(remapped, Const(0, 32)), insn.next_address, reason)
 
 
 @lifts("WBINVD", "INVD")

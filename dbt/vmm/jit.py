@@ -80,6 +80,7 @@ class Jit:
         self.state_address = ctypes.addressof(machine.state)
         self.table = (TableEntry * TABLE_ENTRIES)()
         self.installed: set[int] = set()  # table indices in use
+        self.installed_pages: dict[int, set[int]] = {}  # EIP page -> table indices published there
         self.native_tlb = machine.mmu.enable_native_tlb()
         self.pending: BaseException | None = None  # raised inside a callback
         self._callbacks = (SLOW_LOAD(self._slow_load), SLOW_STORE(self._slow_store), HELPER(self._helper))
@@ -306,6 +307,8 @@ class Jit:
         entry = self.table[index]
         entry.eip, entry.flags, entry.function = block.pc, block.flags, region.address
         self.installed.add(index)
+        for page in block.eip_pages:
+            self.installed_pages.setdefault(page, set()).add(index)
 
     def _region_block(self, block: TranslatedBlock) -> RegionBlock:
         info = block.artifacts["info"]
@@ -360,6 +363,17 @@ class Jit:
         for index in self.installed:
             self.table[index].function = None
         self.installed.clear()
+        self.installed_pages.clear()
+
+    def forget_pages(self, eip_pages: tuple[int, ...]) -> None:
+        """The code at these EIP pages may map elsewhere now (INVLPG): drop
+        their table entries (an index reused since by another page's block
+        is dropped too, and published again at its next miss)."""
+        self.generation += 1
+        for page in eip_pages:
+            for index in self.installed_pages.pop(page, ()):
+                self.table[index].function = None
+                self.installed.discard(index)
 
     def flush(self) -> None:
         for region in list(self.regions):
@@ -442,8 +456,8 @@ class Jit:
             if code != BUDGET:
                 self.serve(executor)
             if machine.outcome is None and machine.icount >= machine.deadline:
-                if self.due() or self.last_code == INTERRUPTED:
-                    return SERVED  # compile (or re-run an instruction) from Python's loop
+                if self.due():
+                    return SERVED  # compile from Python's loop
                 executor.service()
             if machine.outcome is not None or machine.icount >= machine.deadline:
                 return SERVED

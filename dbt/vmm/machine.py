@@ -143,6 +143,7 @@ class Machine:
             self.jit = Jit(self, self.config.jit, self.config.jit_threshold or DEFAULT_THRESHOLD)
             self.cache.on_invalidated = self.jit.block_invalidated
             self.cache.on_forget_virtual = self.jit.forget_virtual
+            self.cache.on_forget_pages = self.jit.forget_pages
         self.reset_cpu()
 
     # -- construction ---------------------------------------------------------------------

@@ -160,9 +160,18 @@ class SystemOps:
             return number + 2
         return number
 
-    def invlpg(self, linear: int) -> None:
-        self.machine.mmu.flush_page(linear)
-        self.machine.cache.forget_virtual()
+    def invlpg(self, linear: int, resume: int) -> int:
+        """INVLPG: forget one linear page's translations, in the TLB and in
+        the translation cache's look-ups by EIP.  1 if the page may hold the
+        code from ``resume`` (the next EIP) to the end of its block, which
+        was translated under the old mapping; 0 if the block may go on."""
+        machine = self.machine
+        machine.mmu.flush_page(linear)
+        start = (linear & 0xFFFFF000) - self.slots[Slot.CS_BASE]
+        first, last = (start & 0xFFFFFFFF) >> 12, ((start + 0xFFF) & 0xFFFFFFFF) >> 12
+        machine.cache.forget_pages((first,) if first == last else (first, last))
+        here = ((self.slots[Slot.CS_BASE] + resume) & 0xFFFFFFFF) >> 12
+        return int(linear >> 12 in (here, (here + 1) & 0xFFFFF))
 
     # -- model-specific registers --------------------------------------------------------
     def rdmsr(self) -> None:
