@@ -45,23 +45,22 @@ class TranslatedBlock:
     invalidations: int = 0
     # What the dump commands show: lifted IR, decoded instructions, sources.
     artifacts: dict[str, Any] = field(default_factory=dict)
+    # The pages of EIP space the code lies in (one or two): what INVLPG of
+    # a page must make the look-ups by EIP forget.
+    eip_pages: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.links = [None] * len(self.exits)
         self.exit_insns = tuple(e.insns for e in self.exits)
         self.exit_targets = tuple(e.target for e in self.exits)
+        size = sum(stop - start for start, stop in self.ranges)
+        first = self.pc >> PAGE_SHIFT
+        last = ((self.pc + max(size, 1) - 1) & 0xFFFFFFFF) >> PAGE_SHIFT
+        self.eip_pages = (first,) if first == last else (first, last)
 
     @property
     def pages(self) -> list[int]:
         return sorted({start >> PAGE_SHIFT for start, _ in self.ranges})
-
-    @property
-    def eip_pages(self) -> tuple[int, ...]:
-        """The pages of EIP space the block's code lies in (one or two)."""
-        size = sum(stop - start for start, stop in self.ranges)
-        first = self.pc >> PAGE_SHIFT
-        last = ((self.pc + max(size, 1) - 1) & 0xFFFFFFFF) >> PAGE_SHIFT
-        return (first,) if first == last else (first, last)
 
 
 @dataclass

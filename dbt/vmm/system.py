@@ -167,10 +167,11 @@ class SystemOps:
         was translated under the old mapping; 0 if the block may go on."""
         machine = self.machine
         machine.mmu.flush_page(linear)
-        start = (linear & 0xFFFFF000) - self.slots[Slot.CS_BASE]
+        cs_base = self.slots[Slot.CS_BASE]
+        start = (linear & 0xFFFFF000) - cs_base  # the page's first EIP
         first, last = (start & 0xFFFFFFFF) >> 12, ((start + 0xFFF) & 0xFFFFFFFF) >> 12
         machine.cache.forget_pages((first,) if first == last else (first, last))
-        here = ((self.slots[Slot.CS_BASE] + resume) & 0xFFFFFFFF) >> 12
+        here = ((cs_base + resume) & 0xFFFFFFFF) >> 12
         return int(linear >> 12 in (here, (here + 1) & 0xFFFFF))
 
     # -- model-specific registers --------------------------------------------------------
