@@ -83,6 +83,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         "or every block on first use (always, for testing)")
     parser.add_argument("--jit-threshold", type=_positive_int, metavar="N",
                         help="executions before a block is compiled (default 200)")
+    parser.add_argument("--jit-compile", choices=("background", "foreground"), default="background",
+                        help="compile hot regions in a worker process while the guest runs on (background, "
+                        "default), or in the monitor while it waits (foreground: statistics repeat run to run)")
     parser.add_argument("--debugcon", metavar="FILE",
                         help="write what the guest sends to port 0xE9 to FILE ('-' for stderr)")
     parser.add_argument("--on-reset", choices=("stop", "reboot"), default="stop",
@@ -151,6 +154,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         jit=args.jit,
         jit_threshold=args.jit_threshold,
+        jit_compile=args.jit_compile,
         mode=args.mode,
         deprivilege=args.deprivilege,
         debugcon_sink=debugcon,

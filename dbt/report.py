@@ -85,6 +85,11 @@ def _hot_tier_section(result: RunResult) -> list[str]:
     native_share = 100 * transitions / (transitions + returns) if transitions + returns else 0.0
     lines = ["  hot tier"]
     lines.append(f"    regions compiled   {len(jit.regions):>14,}   ({jit.policy}, threshold {jit.threshold})")
+    if jit.worker_error is not None:
+        lines.append(f"    compile worker     none ({jit.worker_error}; compiled in the monitor)")
+    if jit.background:
+        lines.append(f"    compile worker     {jit.worker_seconds:>12.3f} s   "
+                     "(IR building, optimizing and code generation in a second process, beside the run)")
     lines.append(f"    native instructions{jit.native_insns:>14,}   ({100 * jit.native_insns / insns if insns else 0:.1f}% of the run)")
     lines.append(f"    native transitions {transitions:>14,}   ({native_share:.2f}% stayed native; "
                  f"{returns:,} entries from Python, {jit.native_lookups_missed:,} to code not compiled)")

@@ -65,6 +65,7 @@ class RunOptions:
     deprivilege: str = "0/1/3"
     jit: str = "on"
     jit_threshold: int | None = None
+    jit_compile: str = "background"
     rules_directory: str | None = None
     tracer: Tracer | None = None  # an observer of the run (dbt.trace for --log)
 
@@ -105,6 +106,7 @@ def prepare(guest: str, options: RunOptions) -> Machine:
         tracer=options.tracer,
         jit=options.jit,
         jit_threshold=options.jit_threshold,
+        jit_compile=options.jit_compile,
         rules_directory=options.rules_directory,
     )
     machine = Machine(config)

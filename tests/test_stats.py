@@ -110,9 +110,32 @@ def test_stats_count_the_table_misses_of_compiled_code(built_guests, capsys) -> 
     """The multitask kernel loads CR3 at every context switch, which empties
     the native table: compiled kernel code the dispatcher then misses is
     published again (3,282 times in a run when this was written)."""
-    assert cli.main(["run", "multitask", "--stats"]) == 1
+    assert cli.main(["run", "multitask", "--stats", "--jit-compile", "foreground"]) == 1
     line = re.search(r"table misses +([\d,]+) ", capsys.readouterr().err)
     assert line is not None and int(line.group(1).replace(",", "")) > 100
+
+
+@pytest.mark.parametrize("compile_in", ["background", "foreground"])
+def test_stats_show_where_the_hot_tier_compiled(compile_in: str, built_guests, capsys) -> None:  # type: ignore[no-untyped-def]
+    """In the background the worker's LLVM time is its own line, beside the
+    run; the monitor's share (forming regions, linking) stays in the time
+    split.  In the foreground all of it is the monitor's."""
+    assert cli.main(["run", "compute", "--stats", "--jit-compile", compile_in]) == 1
+    err = capsys.readouterr().err
+    worker = re.search(r"compile worker +([\d.]+) s", err)
+    monitor = re.search(r"compiling \(hot tier\) +([\d.]+) s", err)
+    assert monitor is not None
+    if compile_in == "background":
+        assert worker is not None and float(worker.group(1)) > 4 * float(monitor.group(1))
+    else:
+        assert worker is None and float(monitor.group(1)) > 0.05
+
+
+def test_an_unknown_compile_placement_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "compute", "--jit-compile", "sideways"])
+    assert stop.value.code == 2
+    assert "--jit-compile: invalid choice: 'sideways'" in capsys.readouterr().err
 
 
 # -- perf map --------------------------------------------------------------------------

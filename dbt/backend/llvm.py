@@ -223,19 +223,29 @@ class CompiledRegion:
     head: int
     blocks: list[int]
     address: int = 0
-    module: Any = None
+    module: Any = None  # compiled in this process: the optimized module, which the engine holds
     live: bool = True
     target: Any = None
+    # Compiled by the worker, which sent object code only: what rebuilds the
+    # region's module for a dump (bindings, blocks, identity-mapped).
+    source: tuple[Bindings, list[RegionBlock], bool] | None = None
     _text: tuple[str, str] | None = None
 
     def _texts(self) -> tuple[str, str]:
         """The optimized LLVM IR and host assembly of this region's function,
         made on first request (assembly needs another code generation)."""
         if self._text is None:
-            if self.module is None or not self.live:
+            if not self.live:
                 return "", ""
-            llvm_ir = _function_text(str(self.module), self.name)
-            assembly = _function_text(self.target.assembly(self.module), self.name, assembly=True)
+            module = self.module
+            if module is None and self.source is not None:
+                bindings, blocks, identity = self.source
+                module = optimized_module(self.target, module_text(
+                    self.target.triple, bindings, [blocks], [self.name], identity))
+            if module is None:
+                return "", ""
+            llvm_ir = _function_text(str(module), self.name)
+            assembly = _function_text(self.target.assembly(module), self.name, assembly=True)
             self._text = (llvm_ir, assembly)
         return self._text
 
@@ -681,29 +691,45 @@ def flags_compute_function(module: lir.Module, inline: bool = False, flag: str |
     return function
 
 
-def compile_module(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]],
-                   identity_mapped: bool = False) -> list[CompiledRegion]:
-    """Compile regions (each a list of blocks, head first) into one module."""
-    module = lir.Module(name=f"dbt_regions_{next(_names)}")
-    module.triple = target.triple
+def region_names(regions: list[list[RegionBlock]]) -> list[str]:
+    """Symbol names for regions' functions, unique in this process (every
+    module, compiled here or by the compile worker, joins one engine)."""
+    return [f"guest_0x{region[0].pc:08x}_{next(_names)}" for region in regions]
+
+
+def module_text(triple: str, bindings: Bindings, regions: list[list[RegionBlock]], names: list[str],
+                identity_mapped: bool = False) -> str:
+    """The LLVM IR of one module holding a function for each region."""
+    module = lir.Module(name=f"dbt_{names[0]}")
+    module.triple = triple
     # The flag helpers' bodies are the same in every module: rendered once,
     # their text is appended; here they are only declared.
     inline = {name: lir.Function(module, lir.FunctionType(I32, [I32] * 4), f"dbt_inline_{name}")
               for name in INLINE_HELPERS}
-    compiled: list[CompiledRegion] = []
-    started = time.perf_counter()
-    for region in regions:
-        name = f"guest_0x{region[0].pc:08x}_{next(_names)}"
+    for region, name in zip(regions, names, strict=True):
         RegionCompiler(module, bindings, inline, region, name, identity_mapped).compile()
-        compiled.append(CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target))
     used = {name for name, function in inline.items() if _is_called(module, function)}
-    text = _merge_declarations("\n".join(
+    return _merge_declarations("\n".join(
         line for line in str(module).splitlines()
         if not (line.startswith("declare") and "dbt_inline_" in line))
-        + "".join(_inline_text(target.triple, name) for name in sorted(used)))
-    built = time.perf_counter()
+        + "".join(_inline_text(triple, name) for name in sorted(used)))
+
+
+def optimized_module(target: NativeTarget, text: str) -> llvm.ModuleRef:
     parsed = llvm.parse_assembly(text)
     target.optimize(parsed)
+    return parsed
+
+
+def compile_module(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]],
+                   identity_mapped: bool = False) -> list[CompiledRegion]:
+    """Compile regions (each a list of blocks, head first) into one module
+    and add it to the engine, in this thread."""
+    started = time.perf_counter()
+    names = region_names(regions)
+    text = module_text(target.triple, bindings, regions, names, identity_mapped)
+    built = time.perf_counter()
+    parsed = optimized_module(target, text)
     optimized = time.perf_counter()
     target.engine.add_module(parsed)
     target.engine.finalize_object()
@@ -711,10 +737,34 @@ def compile_module(target: NativeTarget, bindings: Bindings, regions: list[list[
     COMPILE_TIMES["build"] += built - started
     COMPILE_TIMES["optimize"] += optimized - built
     COMPILE_TIMES["codegen"] += done - optimized
-    for compiled_region in compiled:
-        compiled_region.address = target.engine.get_function_address(compiled_region.name)
-        compiled_region.module = parsed
-    return compiled
+    return [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target, module=parsed,
+                           address=target.engine.get_function_address(name))
+            for region, name in zip(regions, names, strict=True)]
+
+
+def object_code(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]], names: list[str],
+                identity_mapped: bool = False) -> tuple[bytes, dict[str, float]]:
+    """What the compile worker does with a batch: the module's host object
+    code, and the seconds each step took."""
+    started = time.perf_counter()
+    text = module_text(target.triple, bindings, regions, names, identity_mapped)
+    built = time.perf_counter()
+    parsed = optimized_module(target, text)
+    optimized = time.perf_counter()
+    code = target.machine.emit_object(parsed)
+    done = time.perf_counter()
+    return code, {"build": built - started, "optimize": optimized - built, "codegen": done - optimized}
+
+
+def load_object(target: NativeTarget, code: bytes, regions: list[list[RegionBlock]], names: list[str],
+                bindings: Bindings, identity_mapped: bool) -> list[CompiledRegion]:
+    """Link object code the compile worker made into the engine."""
+    target.engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    target.engine.finalize_object()
+    return [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target,
+                           address=target.engine.get_function_address(name),
+                           source=(bindings, region, identity_mapped))
+            for region, name in zip(regions, names, strict=True)]
 
 
 COMPILE_TIMES = {"build": 0.0, "optimize": 0.0, "codegen": 0.0}
@@ -735,6 +785,12 @@ def _merge_declarations(text: str) -> str:
 
 
 INLINE_HELPERS = ("flags_compute", "flag_c", "flag_p", "flag_a", "flag_z", "flag_s", "flag_o")
+
+
+def warm_up(target: NativeTarget) -> None:
+    """Render what every module appends (the flag helpers) ahead of the first batch."""
+    for name in INLINE_HELPERS:
+        _inline_text(target.triple, name)
 
 
 def _is_called(module: lir.Module, function: lir.Function) -> bool:

@@ -95,6 +95,7 @@ class Executor:
         assert machine.outcome is not None
         if machine.jit is not None:
             machine.jit.fold_counters()
+            machine.jit.finish()
         machine.tracer.finish(machine)
         return machine.outcome
 
@@ -183,8 +184,10 @@ class Executor:
         if self.step_armed or (self.shadow_until > machine.icount and machine.interrupt_waiting()):
             hard = min(hard, machine.icount + 1)
         soft = self.next_check
-        if machine.jit is not None and machine.jit.queue:
-            soft = min(soft, machine.jit.queued_at + machine.jit.batch_delay)
+        if machine.jit is not None:
+            wake_at = machine.jit.wake_at()
+            if wake_at is not None:
+                soft = min(soft, wake_at)
         self.hard_deadline = hard
         machine.deadline = min(hard, soft)
 
@@ -217,7 +220,7 @@ class Executor:
             eip = slots[Slot.EIP]
             machine.deliver_exception(GuestFault(1, None, TRAP), eip, eip)
         if machine.jit is not None and machine.jit.due(self.early):
-            machine.jit.compile_queue()
+            machine.jit.attend()
         machine.service_devices()
         if machine.outcome is None and machine.icount >= self.shadow_until:
             vector = machine.pending_interrupt()

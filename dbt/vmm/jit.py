@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import ctypes
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dbt.backend.llvm import (
     BUDGET,
     CALLBACK_FAILED,
+    COMPILE_TIMES,
     CONTINUE,
     FAULT,
     INTERRUPTED,
@@ -34,9 +36,12 @@ from dbt.backend.llvm import (
     RegionBlock,
     TableEntry,
     compile_module,
+    load_object,
+    region_names,
     table_index,
 )
 from dbt.backend.python import Exit
+from dbt.backend.worker import CompileWorker, ModuleJob
 from dbt.cpu.state import Slot
 from dbt.ir import Op
 from dbt.lift.env import A20_OFF, PAGING
@@ -57,6 +62,9 @@ HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint64, cty
 DEFAULT_THRESHOLD = 200
 BATCH_REGIONS = 8  # compile once this many regions wait...
 BATCH_DELAY_INSNS = 20_000  # ...or once the oldest waited this many instructions
+# While the compile worker has a batch, how often the monitor looks for the
+# result (a look from native code costs a return to the dispatcher's callback).
+POLL_INSNS = 20_000
 # With --jit always every block is compiled on its first use, before it runs.
 BATCH_ALWAYS = 1
 BATCH_DELAY_ALWAYS_INSNS = 0
@@ -68,12 +76,38 @@ COUNTERS = 1 << 16  # execution counters for compiled blocks
 NATIVE_EXIT = "native"  # the exit reason a head block's native entry returns
 
 
+@dataclass
+class ModuleBatch:
+    """One module of a batch the compile worker has: its regions, as blocks
+    and as what the compiler reads of them, and their function names."""
+
+    bindings: Bindings
+    identity: bool
+    regions: list[tuple[TranslatedBlock, list[TranslatedBlock]]]  # (head, members)
+    blocks: list[list[RegionBlock]]
+    names: list[str]
+
+    def job(self) -> ModuleJob:
+        return ModuleJob(self.bindings, self.blocks, self.names, self.identity)
+
+
 class Jit:
-    def __init__(self, machine: Machine, policy: str = "on", threshold: int = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, machine: Machine, policy: str = "on", threshold: int = DEFAULT_THRESHOLD,
+                 background: bool = True) -> None:
         if policy not in ("on", "always"):
             raise ValueError(f"unknown JIT policy {policy!r}")
         self.machine = machine
         self.policy = policy
+        # Compile in the worker process while the guest runs on (``always``
+        # compiles a block before its first run, so it cannot wait).
+        self.background = background and policy == "on"
+        self.worker_error: str | None = None  # why regions compile in the monitor after all
+        if self.background:
+            try:
+                CompileWorker.get()  # started now, it is ready by the first batch
+            except OSError as error:  # no process to be had (a limit on processes, memory)
+                self.background = False
+                self.worker_error = f"the compile worker could not start: {error}"
         self.threshold = 1 if policy == "always" else threshold
         self.target = NativeTarget.get()
         self.slots = machine.slots
@@ -96,6 +130,13 @@ class Jit:
         self.reason_names: list[str] = []
         self.queue: list[TranslatedBlock] = []
         self.queued_at = 0
+        # The batch the worker is compiling: its job number and, per module,
+        # the (head, members) of each region and their names.
+        self.in_flight: tuple[int, list[ModuleBatch]] | None = None
+        self.compiling: set[int] = set()  # ids of the blocks in that batch
+        self.next_poll = 0
+        self.worker_busy = False  # with another machine's batch: ours waits
+        self.worker_seconds = 0.0  # what the worker spent on this machine's batches
         # Counts the times EIP-to-code mappings changed (CR3 loads, INVLPG...).
         self.generation = 0
         # The generation native code last ran under: a helper it called (a
@@ -197,13 +238,46 @@ class Jit:
 
     @property
     def batch_delay(self) -> int:
-        return BATCH_DELAY_ALWAYS_INSNS if self.policy == "always" else BATCH_DELAY_INSNS
+        if self.policy == "always":
+            return BATCH_DELAY_ALWAYS_INSNS
+        # Compiling beside the guest costs it nothing: a batch goes as soon
+        # as the worker is free (and grows while it is busy).
+        return 0 if self.background else BATCH_DELAY_INSNS
 
     def due(self, early: bool = False) -> bool:
-        """A batch is waiting and its delay is over (``early``: nearly over)."""
+        """There is compile work for the monitor: a batch whose delay is over
+        (``early``: nearly over), or the worker's result to look for."""
+        if self.in_flight is not None or self.worker_busy:
+            return early or self.machine.icount >= self.next_poll
         return bool(self.queue) and (early or self.machine.icount - self.queued_at >= self.batch_delay)
 
+    def wake_at(self) -> int | None:
+        """The instruction count at which the monitor should next call ``attend``."""
+        if self.in_flight is not None or self.worker_busy:
+            return self.next_poll
+        if self.queue:
+            return self.queued_at + self.batch_delay
+        return None
+
+    def attend(self) -> None:
+        """Install the worker's result if it is in, and start the next batch."""
+        if self.in_flight is not None:
+            self.collect()
+            if self.in_flight is not None:
+                self.next_poll = self.machine.icount + POLL_INSNS
+                return
+        if self.queue:
+            self.compile_queue()
+
     def compile_queue(self) -> None:
+        if self.in_flight is not None:
+            return  # one batch at a time: the queue goes when the worker answers
+        self.worker_busy = False
+        if self.background and self.queue and CompileWorker.get().busy():
+            # Still on a batch of a run that has ended: look again later.
+            self.worker_busy = True
+            self.next_poll = self.machine.icount + POLL_INSNS
+            return
         heads = [block for block in self.queue if block.valid]
         self.queue = []
         if not heads:
@@ -212,7 +286,7 @@ class Jit:
         by_privilege: dict[tuple[int, bool], list[tuple[TranslatedBlock, list[TranslatedBlock]]]] = {}
         taken: set[int] = set()  # blocks placed in a region of this batch
         for head in heads:
-            if id(head) in taken or id(head) in self.region_of_head:
+            if id(head) in taken or id(head) in self.region_of_head or id(head) in self.compiling:
                 continue  # already inside a region: reachable natively
             members = self._region(head, taken)
             taken.update(id(block) for block in members)
@@ -221,15 +295,70 @@ class Jit:
             identity = not head.flags & (PAGING | A20_OFF)
             key = (self.machine.privilege(head.flags), identity)
             by_privilege.setdefault(key, []).append((head, members))
+        if self.background:
+            if by_privilege:
+                self._submit(by_privilege)
+        else:
+            for (privilege, identity), regions in by_privilege.items():
+                compiled = compile_module(
+                    self.target, self.bindings(privilege),
+                    [[self._region_block(block) for block in members] for _, members in regions], identity)
+                for (head, members), region in zip(regions, compiled, strict=True):
+                    self._install(head, members, region)
+        self._count_compile(time.perf_counter() - started)
+
+    def _count_compile(self, seconds: float) -> None:
+        self.compile_seconds += seconds
+        self.machine.compile_seconds += seconds
+
+    def _submit(self, by_privilege: dict[tuple[int, bool], list[tuple[TranslatedBlock, list[TranslatedBlock]]]]
+                ) -> None:
+        """Hand the batch to the compile worker; the guest goes on meanwhile."""
+        modules = []
         for (privilege, identity), regions in by_privilege.items():
-            compiled = compile_module(
-                self.target, self.bindings(privilege),
-                [[self._region_block(block) for block in members] for _, members in regions], identity)
-            for (head, members), region in zip(regions, compiled, strict=True):
-                self._install(head, members, region)
-        elapsed = time.perf_counter() - started
-        self.compile_seconds += elapsed
-        self.machine.compile_seconds += elapsed
+            blocks = [[self._region_block(block) for block in members] for _, members in regions]
+            modules.append(ModuleBatch(self.bindings(privilege), identity, regions, blocks, region_names(blocks)))
+        number = CompileWorker.get().submit(self, [module.job() for module in modules])
+        self.in_flight = (number, modules)
+        self.compiling = {id(block) for module in modules for _, members in module.regions for block in members}
+        self.next_poll = self.machine.icount + POLL_INSNS
+
+    def collect(self, wait: bool = False) -> None:
+        """Link the worker's object code and install the regions whose
+        blocks are all still valid (the guest ran on while they compiled)."""
+        assert self.in_flight is not None
+        number, modules = self.in_flight
+        result = CompileWorker.get().take(number, wait)
+        if result is None:
+            return
+        started = time.perf_counter()
+        self.in_flight = None
+        self.compiling = set()
+        if result.codes is None:
+            raise RuntimeError(f"the compile worker failed: {result.error}")
+        for name, seconds in result.seconds.items():
+            COMPILE_TIMES[name] += seconds
+            self.worker_seconds += seconds
+        for module, code in zip(modules, result.codes, strict=True):
+            compiled = load_object(self.target, code, module.blocks, module.names, module.bindings, module.identity)
+            for (head, members), region in zip(module.regions, compiled, strict=True):
+                if all(block.valid for block in members) and id(head) not in self.region_of_head:
+                    self._install(head, members, region)
+                else:
+                    region.live = False  # a block changed while it compiled: forgotten
+                    head.artifacts["tier"] = "cold"  # it may become hot again
+        self._count_compile(time.perf_counter() - started)
+
+    def finish(self) -> None:
+        """The run is over: a batch still compiling is not wanted."""
+        if self.in_flight is not None:
+            number, modules = self.in_flight
+            CompileWorker.get().forget(number)
+            for module in modules:
+                for head, _ in module.regions:
+                    head.artifacts["tier"] = "cold"  # queued again if it runs on
+            self.in_flight = None
+            self.compiling = set()
 
     def _note_calls_and_reasons(self, block: TranslatedBlock) -> None:
         """Number the monitor-exit reasons and learn the helpers' arities the
@@ -258,7 +387,7 @@ class Jit:
                 successor = block.links[exit_index] or cache.jump_cache.get((target, block.flags))
                 if successor is None or not successor.valid or successor.flags != head.flags:
                     continue
-                if id(successor) in taken or id(successor) in self.region_of_head:
+                if id(successor) in taken or id(successor) in self.region_of_head or id(successor) in self.compiling:
                     continue  # compiled elsewhere: reached through the dispatcher
                 if head.flags & PAGING and (target >> 12) != (head.pc >> 12):
                     continue  # another page's mapping can change under the region
@@ -456,9 +585,9 @@ class Jit:
             if code != BUDGET:
                 self.serve(executor)
             if machine.outcome is None and machine.icount >= machine.deadline:
-                if self.due():
+                if self.due() and not self.background:
                     return SERVED  # compile from Python's loop
-                executor.service()
+                executor.service()  # (a worker's result is installed here, and its next batch sent)
             if machine.outcome is not None or machine.icount >= machine.deadline:
                 return SERVED
             self.slots[Slot.FLAGS_WORD] = machine.flags

@@ -64,6 +64,9 @@ class MachineConfig:
     tracer: Tracer | None = None  # an observer of translation and execution (dbt.trace)
     jit: str = "on"  # the hot tier: off, on (hot regions) or always (every block, for testing)
     jit_threshold: int | None = None  # executions before a block is compiled (default: dbt.vmm.jit)
+    # Where hot regions compile: in a worker process while the guest runs on
+    # (background), or in the monitor while the guest waits (foreground).
+    jit_compile: str = "background"
     serial_sink: Callable[[bytes], None] | None = None  # default: stdout
     serial_input: bytes | BinaryIO | None = None
     debugcon_sink: Callable[[bytes], None] | None = None  # port 0xE9 (default: discarded)
@@ -140,7 +143,8 @@ class Machine:
         if self.config.jit != "off" and not self.tracer.wants_blocks:
             from dbt.vmm.jit import DEFAULT_THRESHOLD, Jit
 
-            self.jit = Jit(self, self.config.jit, self.config.jit_threshold or DEFAULT_THRESHOLD)
+            self.jit = Jit(self, self.config.jit, self.config.jit_threshold or DEFAULT_THRESHOLD,
+                           background=self.config.jit_compile == "background")
             self.cache.on_invalidated = self.jit.block_invalidated
             self.cache.on_forget_virtual = self.jit.forget_virtual
             self.cache.on_forget_pages = self.jit.forget_pages
