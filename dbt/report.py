@@ -86,7 +86,7 @@ def _hot_tier_section(result: RunResult) -> list[str]:
     lines = ["  hot tier"]
     lines.append(f"    regions compiled   {len(jit.regions):>14,}   ({jit.policy}, threshold {jit.threshold})")
     if jit.worker_error is not None:
-        lines.append(f"    compile worker     none ({jit.worker_error}; compiled in the monitor)")
+        lines.append(f"    compile worker     none ({jit.worker_error}; the monitor compiled instead)")
     if jit.background:
         lines.append(f"    compile worker     {jit.worker_seconds:>12.3f} s   "
                      "(IR building, optimizing and code generation in a second process, beside the run)")

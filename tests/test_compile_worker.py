@@ -133,3 +133,26 @@ def test_without_a_worker_process_the_monitor_compiles(monkeypatch) -> None:  # 
     assert jit.in_flight is None and id(block) in jit.region_of_head
     report = stats_report(RunResult(machine.outcome, machine, 1.0))  # type: ignore[arg-type]
     assert "compile worker     none (the compile worker could not start: [Errno 11]" in report
+    assert "the monitor compiled instead" in report
+
+
+def test_when_the_worker_dies_with_a_batch_the_monitor_compiles_it() -> None:
+    """The monitor does not wait forever for a batch a dead worker had: the
+    batch's heads queue again and the monitor compiles them itself from
+    then on.  The next machine gets a new worker."""
+    machine = _machine_with_a_cold_loop()
+    jit = machine.jit
+    assert jit is not None and jit.worker is not None
+    block = _send_loop(machine)
+    jit.worker.process.kill()
+    jit.worker.process.join(10)
+    jit.collect(wait=True)
+    assert not jit.background and jit.in_flight is None and jit.queue == [block]
+    assert jit.worker_error == "the compile worker stopped (exit status -9)"
+    jit.compile_queue()
+    assert id(block) in jit.region_of_head
+    again = _machine_with_a_cold_loop()
+    assert again.jit is not None and again.jit.background and again.jit.worker is not jit.worker
+    block = _send_loop(again)
+    again.jit.collect(wait=True)
+    assert id(block) in again.jit.region_of_head

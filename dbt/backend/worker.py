@@ -45,6 +45,10 @@ class Result:
     error: str | None = None
 
 
+class WorkerStopped(RuntimeError):
+    """The worker process is gone (killed, out of memory), with any batch it had."""
+
+
 class CompileWorker:
     """One compile process, shared by every machine of this process."""
 
@@ -101,8 +105,8 @@ class CompileWorker:
                 if owner is not None and owner() is not None:
                     self._done[result.number] = result
         except (EOFError, OSError) as error:
-            raise RuntimeError("the compile worker stopped (exit status "
-                               f"{self.process.exitcode})") from error
+            self.process.join(1)
+            raise WorkerStopped(f"the compile worker stopped (exit status {self.process.exitcode})") from error
 
     def take(self, number: int, wait: bool = False) -> Result | None:
         """Job ``number``'s result if it is in (waiting for it if ``wait``)."""

@@ -41,7 +41,7 @@ from dbt.backend.llvm import (
     table_index,
 )
 from dbt.backend.python import Exit
-from dbt.backend.worker import CompileWorker, ModuleJob
+from dbt.backend.worker import CompileWorker, ModuleJob, WorkerStopped
 from dbt.cpu.state import Slot
 from dbt.ir import Op
 from dbt.lift.env import A20_OFF, PAGING
@@ -102,9 +102,10 @@ class Jit:
         # compiles a block before its first run, so it cannot wait).
         self.background = background and policy == "on"
         self.worker_error: str | None = None  # why regions compile in the monitor after all
+        self.worker: CompileWorker | None = None  # the one that has (or last had) our batch
         if self.background:
             try:
-                CompileWorker.get()  # started now, it is ready by the first batch
+                self.worker = CompileWorker.get()  # started now, it is ready by the first batch
             except OSError as error:  # no process to be had (a limit on processes, memory)
                 self.background = False
                 self.worker_error = f"the compile worker could not start: {error}"
@@ -273,7 +274,7 @@ class Jit:
         if self.in_flight is not None:
             return  # one batch at a time: the queue goes when the worker answers
         self.worker_busy = False
-        if self.background and self.queue and CompileWorker.get().busy():
+        if self.background and self.queue and self._worker().busy():
             # Still on a batch of a run that has ended: look again later.
             self.worker_busy = True
             self.next_poll = self.machine.icount + POLL_INSNS
@@ -307,6 +308,11 @@ class Jit:
                     self._install(head, members, region)
         self._count_compile(time.perf_counter() - started)
 
+    def _worker(self) -> CompileWorker:
+        """The compile worker (a new one if the last stopped between batches)."""
+        self.worker = CompileWorker.get()
+        return self.worker
+
     def _count_compile(self, seconds: float) -> None:
         self.compile_seconds += seconds
         self.machine.compile_seconds += seconds
@@ -318,7 +324,7 @@ class Jit:
         for (privilege, identity), regions in by_privilege.items():
             blocks = [[self._region_block(block) for block in members] for _, members in regions]
             modules.append(ModuleBatch(self.bindings(privilege), identity, regions, blocks, region_names(blocks)))
-        number = CompileWorker.get().submit(self, [module.job() for module in modules])
+        number = self._worker().submit(self, [module.job() for module in modules])
         self.in_flight = (number, modules)
         self.compiling = {id(block) for module in modules for _, members in module.regions for block in members}
         self.next_poll = self.machine.icount + POLL_INSNS
@@ -328,7 +334,18 @@ class Jit:
         blocks are all still valid (the guest ran on while they compiled)."""
         assert self.in_flight is not None
         number, modules = self.in_flight
-        result = CompileWorker.get().take(number, wait)
+        assert self.worker is not None
+        try:
+            result = self.worker.take(number, wait)
+        except WorkerStopped as error:
+            # The batch is lost with the process: its heads queue again, and
+            # from now on the monitor compiles them itself.
+            self.background = False
+            self.worker_error = str(error)
+            self.in_flight, self.compiling = None, set()
+            self.queue += [head for module in modules for head, _ in module.regions if head.valid]
+            self.queued_at = self.machine.icount
+            return
         if result is None:
             return
         started = time.perf_counter()
@@ -353,7 +370,8 @@ class Jit:
         """The run is over: a batch still compiling is not wanted."""
         if self.in_flight is not None:
             number, modules = self.in_flight
-            CompileWorker.get().forget(number)
+            assert self.worker is not None
+            self.worker.forget(number)
             for module in modules:
                 for head, _ in module.regions:
                     head.artifacts["tier"] = "cold"  # queued again if it runs on
