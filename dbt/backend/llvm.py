@@ -721,22 +721,28 @@ def optimized_module(target: NativeTarget, text: str) -> llvm.ModuleRef:
     return parsed
 
 
+def _built_and_optimized(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]],
+                         names: list[str], identity_mapped: bool) -> tuple[llvm.ModuleRef, dict[str, float]]:
+    """The optimized module of a batch, and the seconds building and optimizing took."""
+    started = time.perf_counter()
+    text = module_text(target.triple, bindings, regions, names, identity_mapped)
+    built = time.perf_counter()
+    parsed = optimized_module(target, text)
+    return parsed, {"build": built - started, "optimize": time.perf_counter() - built}
+
+
 def compile_module(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]],
                    identity_mapped: bool = False) -> list[CompiledRegion]:
     """Compile regions (each a list of blocks, head first) into one module
     and add it to the engine, in this thread."""
-    started = time.perf_counter()
     names = region_names(regions)
-    text = module_text(target.triple, bindings, regions, names, identity_mapped)
-    built = time.perf_counter()
-    parsed = optimized_module(target, text)
-    optimized = time.perf_counter()
+    parsed, seconds = _built_and_optimized(target, bindings, regions, names, identity_mapped)
+    started = time.perf_counter()
     target.engine.add_module(parsed)
     target.engine.finalize_object()
-    done = time.perf_counter()
-    COMPILE_TIMES["build"] += built - started
-    COMPILE_TIMES["optimize"] += optimized - built
-    COMPILE_TIMES["codegen"] += done - optimized
+    seconds["codegen"] = time.perf_counter() - started
+    for step, value in seconds.items():
+        COMPILE_TIMES[step] += value
     return [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target, module=parsed,
                            address=target.engine.get_function_address(name))
             for region, name in zip(regions, names, strict=True)]
@@ -746,14 +752,11 @@ def object_code(target: NativeTarget, bindings: Bindings, regions: list[list[Reg
                 identity_mapped: bool = False) -> tuple[bytes, dict[str, float]]:
     """What the compile worker does with a batch: the module's host object
     code, and the seconds each step took."""
+    parsed, seconds = _built_and_optimized(target, bindings, regions, names, identity_mapped)
     started = time.perf_counter()
-    text = module_text(target.triple, bindings, regions, names, identity_mapped)
-    built = time.perf_counter()
-    parsed = optimized_module(target, text)
-    optimized = time.perf_counter()
     code = target.machine.emit_object(parsed)
-    done = time.perf_counter()
-    return code, {"build": built - started, "optimize": optimized - built, "codegen": done - optimized}
+    seconds["codegen"] = time.perf_counter() - started
+    return code, seconds
 
 
 def load_object(target: NativeTarget, code: bytes, regions: list[list[RegionBlock]], names: list[str],

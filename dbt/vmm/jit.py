@@ -248,9 +248,8 @@ class Jit:
     def due(self, early: bool = False) -> bool:
         """There is compile work for the monitor: a batch whose delay is over
         (``early``: nearly over), or the worker's result to look for."""
-        if self.in_flight is not None or self.worker_busy:
-            return early or self.machine.icount >= self.next_poll
-        return bool(self.queue) and (early or self.machine.icount - self.queued_at >= self.batch_delay)
+        wake_at = self.wake_at()
+        return wake_at is not None and (early or self.machine.icount >= wake_at)
 
     def wake_at(self) -> int | None:
         """The instruction count at which the monitor should next call ``attend``."""
@@ -342,8 +341,7 @@ class Jit:
             # from now on the monitor compiles them itself.
             self.background = False
             self.worker_error = str(error)
-            self.in_flight, self.compiling = None, set()
-            self.queue += [head for module in modules for head, _ in module.regions if head.valid]
+            self.queue += [head for head in self._abandon_batch() if head.valid]
             self.queued_at = self.machine.icount
             return
         if result is None:
@@ -369,14 +367,17 @@ class Jit:
     def finish(self) -> None:
         """The run is over: a batch still compiling is not wanted."""
         if self.in_flight is not None:
-            number, modules = self.in_flight
             assert self.worker is not None
-            self.worker.forget(number)
-            for module in modules:
-                for head, _ in module.regions:
-                    head.artifacts["tier"] = "cold"  # queued again if it runs on
-            self.in_flight = None
-            self.compiling = set()
+            self.worker.forget(self.in_flight[0])
+            for head in self._abandon_batch():
+                head.artifacts["tier"] = "cold"  # queued again if it runs on
+
+    def _abandon_batch(self) -> list[TranslatedBlock]:
+        """Stop waiting for the worker's batch; its region heads."""
+        assert self.in_flight is not None
+        _, modules = self.in_flight
+        self.in_flight, self.compiling = None, set()
+        return [head for module in modules for head, _ in module.regions]
 
     def _note_calls_and_reasons(self, block: TranslatedBlock) -> None:
         """Number the monitor-exit reasons and learn the helpers' arities the
