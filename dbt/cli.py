@@ -57,8 +57,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every command that runs a guest."""
+def add_run_options(parser: argparse.ArgumentParser, compile_in: str = "background") -> None:
+    """Options shared by every command that runs a guest; `compile_in` is
+    where the hot tier compiles unless --jit-compile says otherwise."""
     parser.add_argument("guest", help="a shipped guest's name (see `dbt guests`) or a Multiboot kernel file")
     parser.add_argument("--memory", type=_size, default=64 << 20, metavar="SIZE",
                         help="guest RAM, e.g. 64M (default), 512K, 1G")
@@ -83,9 +84,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         "or every block on first use (always, for testing)")
     parser.add_argument("--jit-threshold", type=_positive_int, metavar="N",
                         help="executions before a block is compiled (default 200)")
-    parser.add_argument("--jit-compile", choices=("background", "foreground"), default="background",
-                        help="compile hot regions in a worker process while the guest runs on (background, "
-                        "default), or in the monitor while it waits (foreground: statistics repeat run to run)")
+    repeatable = "the same regions and statistics every run"
+    background, foreground = {
+        "background": ("background, default", f"foreground: {repeatable}"),
+        "foreground": ("background", f"foreground, the default here: {repeatable}"),
+    }[compile_in]
+    parser.add_argument("--jit-compile", choices=("background", "foreground"), default=compile_in,
+                        help=f"compile hot regions in a worker process while the guest runs on ({background}), "
+                        f"or in the monitor while the guest waits ({foreground})")
     parser.add_argument("--debugcon", metavar="FILE",
                         help="write what the guest sends to port 0xE9 to FILE ('-' for stderr)")
     parser.add_argument("--on-reset", choices=("stop", "reboot"), default="stop",
@@ -292,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dump_parser = commands.add_parser("dump", help="run a guest, then show its translations",
                                       description="Run a guest, then print translated blocks stage by stage.")
-    add_run_options(dump_parser)
+    add_run_options(dump_parser, compile_in="foreground")
     add_log_options(dump_parser)
     selection = dump_parser.add_mutually_exclusive_group()
     selection.add_argument("--pc", type=_address, metavar="ADDR",

@@ -174,6 +174,17 @@ def test_llvm_and_asm_stages_show_the_hot_tier_or_say_not_compiled(built_guests)
                 assert value.splitlines()[0] in text
 
 
+def test_a_dump_compiles_in_the_monitor_unless_told_otherwise(built_guests) -> None:
+    """A dump is for reading what the hot tier made: by default it compiles
+    in the foreground, so a short run shows its hottest block compiled
+    every time, however long a worker would have taken on a loaded host."""
+    assert dump_args("loop").jit_compile == "foreground"
+    assert dump_args("loop", "--jit-compile", "background").jit_compile == "background"
+    assert build_parser().parse_args(["run", "loop"]).jit_compile == "background"
+    [block] = facts_of("loop", "--hot", "1", "--stages", "asm")["blocks"]
+    assert block["tier"] == "hot" and block["stages"]["asm"], block["tier"]
+
+
 def test_block_facts_give_counts_tier_and_links(loop_hot) -> None:
     [block] = loop_hot["blocks"]
     assert block["executions"] >= 50  # at least until the hot tier takes it
