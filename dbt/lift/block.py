@@ -55,16 +55,19 @@ class LiftedBlock:
 
 
 def lift_block(address: int, env: TranslationEnv, fetch: Fetch, decoder: Decoder,
-               rewrite: Callable[[LiftContext, Instruction], bool] | None = None) -> LiftedBlock:
+               rewrite: Callable[[LiftContext, Instruction], bool] | None = None,
+               code_frame: Callable[[], int] | None = None) -> LiftedBlock:
     """Translate the block at guest address ``address`` into IR.
 
     ``rewrite``, when given, may claim an instruction first (the binary
     translator's rules); it returns True if it emitted the instruction's IR.
+    ``code_frame``, when given, says which physical page the first
+    instruction came from (asked only after it was fetched).
     Raises the fetch's exception if the first instruction cannot be fetched.
     """
     ir = Block(address)
     builder = Builder(ir)
-    ctx = LiftContext(builder, env)
+    ctx = LiftContext(builder, env, code_frame)
     instructions: list[Instruction] = []
     pc = address
     first_page = address // PAGE_SIZE

@@ -12,6 +12,7 @@ fetched once, and a register written is read back from the cache.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbt.cpu.state import SEGMENT_FIELDS, Seg, Slot
@@ -58,9 +59,13 @@ class Location:
 
 
 class LiftContext:
-    def __init__(self, builder: Builder, env: TranslationEnv) -> None:
+    def __init__(self, builder: Builder, env: TranslationEnv,
+                 code_frame: Callable[[], int] | None = None) -> None:
         self.b = builder
         self.env = env
+        # The physical page the block's first instruction was fetched from,
+        # when the translator can say (a CR3 load compares it with the new mapping).
+        self.code_frame = code_frame
         self.cc = CcState()
         self.insn: Instruction = None  # type: ignore[assignment]
         self.index = 0

@@ -176,6 +176,9 @@ def write_control_register(ctx: LiftContext, insn: Instruction) -> bool:
         dst, src = insn.operands
         number = int(dst.reg[2])  # type: ignore[index]
         value = ctx.read_reg(src.reg)  # type: ignore[arg-type]
+        if number == 3:  # the monitor keeps nothing of its own in CR3
+            system.load_page_directory(ctx, insn, value, "callout:write-control-register")
+            return True
     ctx.call(WRITE_CR, Const(number, 32), value)
     _callout_exit(ctx, insn, "write-control-register")
     return True

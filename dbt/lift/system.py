@@ -55,6 +55,9 @@ RDMSR = Helper("rdmsr", (), None, reads_state=True, writes_state=True, may_fault
 WRMSR = Helper("wrmsr", (), None, reads_state=True, may_fault=True)
 # (linear address, next EIP) -> nonzero if the rest of the block may have been remapped
 INVLPG = Helper("invlpg", (32, 32), 32)
+# (page directory, next EIP, the physical page its code was translated from)
+# -> nonzero if the next instruction's code maps elsewhere now, or not at all
+WRITE_CR3 = Helper("write_cr3", (32, 32, 32), 32, may_fault=True)
 
 
 def port_value(ctx: LiftContext, op) -> Value:
@@ -250,8 +253,12 @@ def mov_special(ctx: LiftContext, insn: Instruction) -> None:
         ctx.write_reg(dst.reg, ctx.get_slot(_CONTROL[src.reg]))  # type: ignore[index, arg-type]
     elif dst.reg in _CONTROL:
         number = int(dst.reg[2])  # type: ignore[index]
-        ctx.call(WRITE_CR, Const(number, 32), ctx.read_reg(src.reg))  # type: ignore[arg-type]
-        monitor_exit(ctx, insn, "env")
+        written = ctx.read_reg(src.reg)  # type: ignore[arg-type]
+        if number == 3:
+            load_page_directory(ctx, insn, written, "env")
+        else:
+            ctx.call(WRITE_CR, Const(number, 32), written)
+            monitor_exit(ctx, insn, "env")
     elif src.reg and src.reg.startswith("dr"):
         value = ctx.call(READ_DR, Const(int(src.reg[2]), 32))
         assert value is not None
@@ -260,6 +267,27 @@ def mov_special(ctx: LiftContext, insn: Instruction) -> None:
         ctx.call(WRITE_DR, Const(int(dst.reg[2]), 32), ctx.read_reg(src.reg))  # type: ignore[arg-type]
     else:
         raise Unsupported(f"{insn.text}: no such register")
+
+
+def load_page_directory(ctx: LiftContext, insn: Instruction, value: Value, reason: str) -> None:
+    """MOV to CR3 (privilege already checked).  Every linear page may map
+    elsewhere now, and the next instruction is fetched through the new
+    mapping: the block ends here.  It returns to the monitor only when the
+    next instruction's page no longer maps to the physical page this block
+    came from; otherwise a direct exit goes on to the next block, and the
+    link that exit takes stays valid (the same code at the same EIP)."""
+    frame = ctx.code_frame() if ctx.code_frame is not None else None
+    same_page = (insn.address >> 12) == (insn.next_address >> 12) == (ctx.b.block.address >> 12)
+    if frame is None or not ctx.env.flat or not same_page:
+        ctx.call(WRITE_CR, Const(3, 32), value)
+        monitor_exit(ctx, insn, reason)
+        return
+    remapped = ctx.call(WRITE_CR3, value, Const(insn.next_address, 32), Const(frame, 32))
+    assert remapped is not None
+    ctx.commit()
+    ctx.b.monitor_exit_if(ctx.b.ne(remapped, Const(0, 32)), insn.next_address, reason)
+    ctx.b.exit(insn.next_address)
+    ctx.end_block()
 
 
 @lifts("CLTS")

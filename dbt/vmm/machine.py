@@ -398,12 +398,13 @@ class Machine:
         started = time.perf_counter()
         env = TranslationEnv(flags)
         privilege = self.privilege(env.flags)
-        lifted = lift_block(pc, env, self.fetcher(env), self.decoder, self.rewriter(env))
+        cs_base = self.slots[Slot.CS_BASE]
+        first_linear = (cs_base + pc) & 0xFFFFFFFF
+        lifted = lift_block(pc, env, self.fetcher(env), self.decoder, self.rewriter(env),
+                            lambda: self.mmu.code_physical(first_linear, privilege) >> PAGE_SHIFT)
         self.lift_errors.extend(lifted.errors)
         comments = {i: insn.text for i, insn in enumerate(lifted.instructions)}
         compiled = compile_block(lifted.ir, self.runtimes[privilege], comments)
-        cs_base = self.slots[Slot.CS_BASE]
-        first_linear = (cs_base + pc) & 0xFFFFFFFF
         physical = self.mmu.code_physical(first_linear, privilege)
         size = max(lifted.ir.size_bytes, 1)
         first_part = min(size, 4096 - (first_linear & 0xFFF))

@@ -26,6 +26,7 @@ from dbt.cpu.state import (
     VM,
     Slot,
 )
+from dbt.memory.physical import PAGE_SHIFT
 from dbt.vmm.faults import GuestFault
 from dbt.vmm.protection import Protection, Unsupported
 
@@ -93,6 +94,7 @@ class SystemOps:
             "sysenter": p.sysenter,
             "sysexit": p.sysexit,
             "write_cr": self.write_cr,
+            "write_cr3": self.write_cr3,
             "read_dr": self.read_dr,
             "write_dr": self.write_dr,
             "rdmsr": self.rdmsr,
@@ -121,9 +123,10 @@ class SystemOps:
             if (old ^ value) & (CR0_PG | CR0_PE | CR0_WP):
                 mmu.flush()
                 machine.cache.forget_virtual()
+            machine.env_changed()
         elif number == 2:
             slots[Slot.CR2] = value
-        elif number == 3:
+        elif number == 3:  # (the translation flags word does not depend on it)
             slots[Slot.CR3] = value
             mmu.flush(keep_global=True)
             machine.cache.forget_virtual()
@@ -135,9 +138,25 @@ class SystemOps:
             if (old ^ value) & (CR4_PSE | CR4_PGE | CR4_PAE):
                 mmu.flush()
                 machine.cache.forget_virtual()
+            machine.env_changed()
         else:
             raise GuestFault(UD)
-        machine.env_changed()
+
+    def write_cr3(self, value: int, resume: int, frame: int) -> int:
+        """MOV to CR3 in a block translated from physical page ``frame``:
+        1 if the next instruction, at EIP ``resume``, is no longer fetched
+        from that page (the monitor looks it up anew, and delivers the #PF
+        if it is not mapped at all); 0 if the block's successor may follow.
+        The check walks the new page tables as that fetch would, accessed
+        bits included."""
+        self.write_cr(3, value)
+        mmu = self.machine.mmu
+        linear = (self.slots[Slot.CS_BASE] + resume) & 0xFFFFFFFF
+        try:
+            physical = mmu.code_physical(linear, mmu.privilege())
+        except GuestFault:
+            return 1
+        return int(physical >> PAGE_SHIFT != frame)
 
     def read_dr(self, number: int) -> int:
         return self.slots[Slot.DR0 + self._debug_register(number)]
