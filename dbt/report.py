@@ -98,6 +98,10 @@ def _hot_tier_section(result: RunResult) -> list[str]:
     if jit.native_republished:
         lines.append(f"    table misses       {jit.native_republished:>14,}   "
                      "(compiled blocks the dispatcher missed and had published)")
+    mmu = result.machine.mmu
+    if mmu.native_fills:
+        lines.append(f"    page walks         {mmu.native_fills:>14,}   "
+                     f"(TLB misses of compiled loads filled in native code; {mmu.tlb_misses:,} went to the monitor)")
     if jit.native_seconds:
         lines.append(f"    native speed       {jit.native_insns / jit.native_seconds / 1e6:>14,.0f} MIPS")
     return lines

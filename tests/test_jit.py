@@ -256,8 +256,10 @@ def test_a_region_queued_before_an_address_space_switch(jit: str) -> None:
 
 
 # The code at FUNCTION in each space: load CR3 from EBX, then step ESI on
-# (ESI * 3 + 1 in CODE_A, ESI * 3 + 2 in CODE_B: the order shows which ran).
-SWITCHING_FUNCTION = "mov cr3, ebx; imul esi, esi, 3; add esi, {step}; ret"
+# (ESI * 3 + 1 in CODE_A, ESI * 3 + 2 in CODE_B: the order shows which ran)
+# and add the word at WINDOW (3 in DATA_A, 5 in DATA_B: a TLB entry kept
+# across the load would show).
+SWITCHING_FUNCTION = "mov cr3, ebx; imul esi, esi, 3; add esi, {step}; add esi, dword ptr [0x400000]; ret"
 SWITCHING_PROGRAM = f"""
     mov esp, 0x90000
     xor esi, esi
@@ -279,7 +281,8 @@ def test_code_after_a_cr3_load_comes_from_the_new_mapping(jit: str) -> None:
     """A CR3 load goes on to the next block without the monitor only where
     the next instruction still comes from the same physical page.  Here
     its page maps elsewhere in the other address space, and each call runs
-    the tail of the other space's function."""
+    the tail of the other space's function, whose load (in compiled code, a
+    TLB miss the native page walk fills) reads the other space's page."""
     machine = _paged_machine(jit)
     _second_address_space(machine)
     memory = machine.memory
@@ -291,11 +294,12 @@ def test_code_after_a_cr3_load_comes_from_the_new_mapping(jit: str) -> None:
     assert outcome.ending is Ending.HALTED, outcome.message
     expected = 0
     for _ in range(3000):
-        expected = ((expected * 3 + 2) * 3 + 1) & 0xFFFFFFFF
+        expected = ((expected * 3 + 2 + 5) * 3 + 1 + 3) & 0xFFFFFFFF
     assert machine.slots[Slot.ESI] == expected
     assert machine.exits_by_reason["env"] >= 6000  # each load remapped the code that follows it
     if jit == "always":  # (with "on", the loop runs cold until its batch is due)
         assert machine.jit.native_insns > 0.9 * machine.icount
+        assert machine.mmu.native_fills > 5000
 
 
 def test_a_cr3_load_asks_for_the_monitor_when_the_next_code_is_not_mapped() -> None:

@@ -115,6 +115,17 @@ def test_stats_count_the_table_misses_of_compiled_code(built_guests, capsys) -> 
     assert line is not None and int(line.group(1).replace(",", "")) > 100
 
 
+def test_stats_count_the_page_walks_of_compiled_code(built_guests, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Each ``ptemod`` iteration rewrites a PTE, INVLPGs the page and loads
+    through it: once the loop is compiled, that load's TLB miss is walked
+    in native code (all but the first couple of thousand of the 10,000)."""
+    assert cli.main(["run", "ptemod", "--stats", "--jit-compile", "foreground"]) == 1
+    line = re.search(r"page walks +([\d,]+) .*; ([\d,]+) went to the monitor", capsys.readouterr().err)
+    assert line is not None
+    native, monitor = (int(group.replace(",", "")) for group in line.groups())
+    assert native > 5000 and monitor < native
+
+
 @pytest.mark.parametrize("compile_in", ["background", "foreground"])
 def test_stats_show_where_the_hot_tier_compiled(compile_in: str, built_guests, capsys) -> None:  # type: ignore[no-untyped-def]
     """In the background the worker's LLVM time is its own line, beside the

@@ -30,8 +30,20 @@ import llvmlite.binding as llvm
 import llvmlite.ir as lir
 
 from dbt.backend.python import CACHED_SLOTS
-from dbt.cpu.state import Slot
+from dbt.cpu.state import CR0_PG, CR4_PGE, CR4_PSE, Slot
 from dbt.ir import Block, Const, Helper, Inst, Op, Temp, Value
+from dbt.memory.mmu import (
+    FILL_GLOBAL,
+    FILL_LOG_CAPACITY,
+    FILL_LOG_HEADER,
+    FILL_USER,
+    PTE_A,
+    PTE_G,
+    PTE_P,
+    PTE_PS,
+    PTE_U,
+    TLB_INVALID,
+)
 
 # What compiled code returns (and the dispatcher passes on).
 CONTINUE = 0  # look the next block up and go on (never leaves the dispatcher)
@@ -48,7 +60,6 @@ CALLBACK_FAILED = 7  # the serve callback raised: the JIT holds the exception
 SERVE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32)
 
 NO_ERROR_CODE = 0xFFFFFFFF
-TLB_INVALID = 0xFFFFFFFF
 TABLE_BITS = 16
 TABLE_ENTRIES = 1 << TABLE_BITS
 
@@ -100,7 +111,7 @@ class NativeTarget:
         # 70 ns of 190-280 ns a callback costs, measured).
         self.dispatch = ctypes.PYFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
             self.engine.get_function_address("dbt_dispatch"))
-        self.flags_compute = self.engine.get_function_address("dbt_flags_compute")
+        self.walk_read = self.engine.get_function_address("dbt_walk_read")
 
     def optimize(self, module: llvm.ModuleRef) -> None:
         """dbt's pass list rather than LLVM's O2 pipeline.
@@ -139,6 +150,7 @@ def _runtime_ir(triple: str) -> str:
     module = lir.Module(name="dbt_runtime")
     module.triple = triple
     _dispatcher(module)
+    _page_walk(module)
     flags_compute_function(module)
     return str(module)
 
@@ -190,6 +202,97 @@ def _dispatcher(module: lir.Module) -> None:
     b.ret(answer)
 
 
+def _page_walk(module: lir.Module) -> None:
+    """dbt_walk_read(state, ram, ram_size, tlb, log, address, user): the
+    page walk of a load whose TLB entry is empty, done in native code for the
+    plain case: both levels in RAM and present, readable at the privilege,
+    the page in RAM.  It sets the accessed bits as the processor does, fills
+    the read TLB entry, records the fill in ``log`` (for the MMU's flush) and
+    returns the page's offset in RAM; anything else (a fault, MMIO, a full
+    log) returns TLB_INVALID and the monitor's slow path takes the access."""
+    signature = lir.FunctionType(I32, [STATE, I8.as_pointer(), I32, I32.as_pointer(), I32.as_pointer(), I32, I32])
+    function = lir.Function(module, signature, "dbt_walk_read")
+    state, ram, ram_size, tlb, log, address, user = function.args
+    b = lir.IRBuilder(function.append_basic_block("entry"))
+    give_up = function.append_basic_block("give_up")
+
+    def const(value: int) -> lir.Constant:
+        return lir.Constant(I32, value)
+
+    def slot(index: int) -> Any:
+        return b.load(b.gep(state, [const(int(index))]))
+
+    def need(condition: Any, name: str) -> None:
+        """Go on only if ``condition``; otherwise the monitor walks."""
+        go_on = function.append_basic_block(name)
+        b.cbranch(condition, go_on, give_up)
+        b.position_at_end(go_on)
+
+    def entry_at(physical: Any) -> Any:
+        """A page-table entry's pointer in RAM (after a bounds check)."""
+        need(b.icmp_unsigned("<=", physical, b.sub(ram_size, const(4))), "entry_in_ram")
+        return b.bitcast(b.gep(ram, [b.zext(physical, I64)]), I32.as_pointer())
+
+    def bit(value: Any, mask: int) -> Any:
+        return b.icmp_unsigned("!=", b.and_(value, const(mask)), const(0))
+
+    fills = b.gep(log, [const(0)])
+    count = b.load(fills)
+    need(b.icmp_unsigned("<", count, const(FILL_LOG_CAPACITY)), "log_has_room")
+    need(bit(slot(Slot.CR0), CR0_PG), "paging")
+    cr4 = slot(Slot.CR4)
+    directory = b.and_(slot(Slot.CR3), const(0xFFFFF000))
+    pde_pointer = entry_at(b.or_(directory, b.shl(b.lshr(address, const(22)), const(2))))
+    pde = b.load(pde_pointer)
+    need(bit(pde, PTE_P), "pde_present")
+    large = b.and_(bit(pde, PTE_PS), bit(cr4, CR4_PSE))
+    large_frame = b.or_(b.and_(pde, const(0xFFC00000)), b.and_(address, const(0x3FF000)))
+    small_table = function.append_basic_block("small_page")
+    walked = function.append_basic_block("walked")
+    large_block = b.block
+    b.cbranch(large, walked, small_table)
+    b.position_at_end(small_table)
+    table = b.and_(pde, const(0xFFFFF000))
+    pte_pointer = entry_at(b.or_(table, b.shl(b.and_(b.lshr(address, const(12)), const(0x3FF)), const(2))))
+    pte = b.load(pte_pointer)
+    need(bit(pte, PTE_P), "pte_present")
+    small_rights, small_frame = b.and_(pde, pte), b.and_(pte, const(0xFFFFF000))
+    small_end = b.block
+    b.branch(walked)
+    b.position_at_end(walked)
+
+    def either(kind: lir.Type, large_value: Any, small_value: Any) -> Any:
+        merged = b.phi(kind)
+        merged.add_incoming(large_value, large_block)
+        merged.add_incoming(small_value, small_end)
+        return merged
+
+    entry_pointer = either(I32.as_pointer(), pde_pointer, pte_pointer)
+    entry = either(I32, pde, pte)
+    rights = either(I32, pde, small_rights)
+    frame = either(I32, large_frame, small_frame)
+    user_access = b.icmp_unsigned("!=", user, const(0))
+    need(b.or_(b.not_(user_access), bit(rights, PTE_U)), "allowed")
+    page = b.and_(frame, b.and_(slot(Slot.A20_MASK), const(0xFFFFF000)))
+    need(b.icmp_unsigned("<=", page, b.sub(ram_size, const(0x1000))), "page_in_ram")
+    # Accessed bits, once nothing can fault: the directory entry's (its
+    # table was used) and the mapping entry's (the same one for a 4 MiB page).
+    b.store(b.or_(pde, const(PTE_A)), pde_pointer)
+    b.store(b.or_(entry, const(PTE_A)), entry_pointer)
+    linear_page = b.lshr(address, const(12))
+    is_global = b.and_(bit(entry, PTE_G), bit(cr4, CR4_PGE))
+    record = b.or_(linear_page, b.or_(b.select(is_global, const(FILL_GLOBAL), const(0)),
+                                      b.select(user_access, const(FILL_USER), const(0))))
+    b.store(record, b.gep(log, [b.add(count, const(FILL_LOG_HEADER))]))
+    b.store(b.add(count, const(1)), fills)
+    made = b.gep(log, [const(1)])
+    b.store(b.add(b.load(made), const(1)), made)
+    b.store(page, b.gep(tlb, [b.zext(linear_page, I64)]))
+    b.ret(page)
+    b.position_at_end(give_up)
+    b.ret(const(TLB_INVALID))
+
+
 @dataclass
 class RegionBlock:
     """What the region compiler needs of one translated block."""
@@ -218,6 +321,9 @@ class Bindings:
     ram_size: int = 0
     code_pages: int = 0  # one byte per RAM page: nonzero when it holds translated code
     counters: int = 0  # uint64 per compiled block: executions in native code
+    walk_read: int = 0  # dbt_walk_read in the runtime (0: every TLB miss goes to the monitor)
+    fill_log: int = 0  # uint32 array: the TLB fills native code made (see dbt_walk_read)
+    user: bool = False  # the read TLB is the user one (the code runs at the guest's CPL 3)
 
 
 @dataclass
@@ -561,6 +667,9 @@ class RegionCompiler:
         fast_value = b.load(b.bitcast(pointer, INT[width].as_pointer()), align=1)
         b.branch(done)
         b.position_at_end(slow)
+        walked: tuple[Any, Any] | None = None
+        if not self.identity and self.bind.walk_read:
+            walked = self._walked_load(width, address, done)
         callback = lir.FunctionType(I64, [I32, I32])
         self._publish_block_start()
         raw = b.call(self._callee(self.bind.slow_load, callback), [address, lir.Constant(I32, size)])
@@ -572,8 +681,36 @@ class RegionCompiler:
         b.position_at_end(done)
         phi = b.phi(INT[width])
         phi.add_incoming(fast_value, fast)
+        if walked is not None:
+            phi.add_incoming(*walked)
         phi.add_incoming(slow_value, slow_end)
         return phi
+
+    def _walked_load(self, width: int, address: Any, done: Any) -> tuple[Any, Any]:
+        """A load that missed the TLB: walk the page tables in native code
+        (``dbt_walk_read``) and load, or go on to the monitor's slow path
+        where the builder stands when this returns.  (value, its block)."""
+        b = self.b
+        size = width // 8
+        within = b.and_(address, lir.Constant(I32, 0xFFF))
+        walk = self.function.append_basic_block("ld_walk")
+        walked = self.function.append_basic_block("ld_walked")
+        monitor = self.function.append_basic_block("ld_monitor")
+        b.cbranch(b.icmp_unsigned("<=", within, lir.Constant(I32, 0x1000 - size)), walk, monitor)
+        b.position_at_end(walk)
+        signature = lir.FunctionType(I32, [STATE, I8.as_pointer(), I32, I32.as_pointer(), I32.as_pointer(), I32, I32])
+        page = b.call(self._callee(self.bind.walk_read, signature), [
+            self.state, self._ptr(self.bind.ram, I8), lir.Constant(I32, self.bind.ram_size),
+            self._ptr(self.bind.read_tlb, I32), self._ptr(self.bind.fill_log, I32), address,
+            lir.Constant(I32, int(self.bind.user))])
+        b.cbranch(b.icmp_unsigned("!=", page, lir.Constant(I32, TLB_INVALID)), walked, monitor)
+        b.position_at_end(walked)
+        host = b.add(b.zext(page, I64), b.zext(within, I64))
+        pointer = b.gep(self._ptr(self.bind.ram, I8), [host])
+        value = b.load(b.bitcast(pointer, INT[width].as_pointer()), align=1)
+        b.branch(done)
+        b.position_at_end(monitor)
+        return value, walked
 
     def _store(self, width: int, address: Any, value: Any) -> None:
         b = self.b

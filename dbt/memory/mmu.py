@@ -42,6 +42,14 @@ ERR_USER = 1 << 2
 
 SUPERVISOR, USER = 0, 1
 
+# The native TLB arrays hold a page's offset in RAM, or TLB_INVALID.
+TLB_INVALID = 0xFFFFFFFF
+# The log of the read-TLB fills compiled code makes (``Mmu.fill_log``).
+FILL_LOG_CAPACITY = 4096  # fills between two flushes; past that, misses go to the monitor
+FILL_LOG_HEADER = 2  # [0]: fills since the last flush, [1]: all fills made
+FILL_GLOBAL = 1 << 20  # record bits above the linear page number
+FILL_USER = 1 << 21
+
 
 class Mmu:
     def __init__(self, memory: PhysicalMemory, slots: Any) -> None:
@@ -64,6 +72,11 @@ class Mmu:
         # Native copies of the TLB lists for compiled code (enable_native_tlb):
         # [privilege] -> (read, write) arrays of uint32, TLB_INVALID when empty.
         self.native: list[tuple[Any, Any]] | None = None
+        # The read-TLB entries compiled code filled itself (after its own page
+        # walk): [0] how many since the last flush, [1] how many ever, then a
+        # record each (linear page, FILL_GLOBAL, FILL_USER).  Only the native
+        # arrays hold these entries; ``flush`` empties them from here.
+        self.fill_log: Any = None
         self.loads = (self._accessors(SUPERVISOR)[0], self._accessors(USER)[0])
         self.stores = (self._accessors(SUPERVISOR)[1], self._accessors(USER)[1])
 
@@ -121,6 +134,10 @@ class Mmu:
     # -- the slow path ------------------------------------------------------------------
     def slow_load(self, linear: int, size_bytes: int, privilege: int) -> int:
         self.tlb_misses += 1
+        if self.fill_log is not None and self.fill_log[0] >= FILL_LOG_CAPACITY:
+            # Compiled code stopped filling: evict its entries (a TLB may
+            # forget any entry at any time) so that it starts again.
+            self._forget_native_fills(keep_global=False)
         linear &= 0xFFFFFFFF
         if (linear & (PAGE_SIZE - 1)) + size_bytes > PAGE_SIZE:
             return self._split_load(linear, size_bytes, privilege)
@@ -190,6 +207,7 @@ class Mmu:
                     pair.append(array)
                 native.append((pair[0], pair[1]))
             self.native = native
+            self.fill_log = (ctypes.c_uint32 * (FILL_LOG_HEADER + FILL_LOG_CAPACITY))()
             self._mirror = {id(self.read_tlb[p]): native[p][0] for p in (SUPERVISOR, USER)}
             self._mirror.update({id(self.write_tlb[p]): native[p][1] for p in (SUPERVISOR, USER)})
         return self.native
@@ -220,6 +238,28 @@ class Mmu:
         self._filled = kept
         if not keep_global:
             self._writers.clear()
+        if self.fill_log is not None:
+            self._forget_native_fills(keep_global)
+
+    def _forget_native_fills(self, keep_global: bool) -> None:
+        """Empty the read-TLB entries compiled code filled (all, or all but
+        global pages)."""
+        log, native = self.fill_log, self.native
+        assert native is not None
+        kept: dict[int, None] = {}
+        for record in log[FILL_LOG_HEADER:FILL_LOG_HEADER + log[0]]:
+            if keep_global and record & FILL_GLOBAL:
+                kept[record] = None
+            else:
+                native[USER if record & FILL_USER else SUPERVISOR][0][record & 0xFFFFF] = TLB_INVALID
+        for index, record in enumerate(kept, FILL_LOG_HEADER):
+            log[index] = record
+        log[0] = len(kept)
+
+    @property
+    def native_fills(self) -> int:
+        """TLB misses compiled code served with its own page walk."""
+        return self.fill_log[1] if self.fill_log is not None else 0
 
     def flush_page(self, linear: int) -> None:
         """INVLPG: forget one page's translations, global or not."""

@@ -45,6 +45,7 @@ from dbt.backend.worker import CompileWorker, ModuleJob, WorkerStopped
 from dbt.cpu.state import Slot
 from dbt.ir import Op
 from dbt.lift.env import A20_OFF, PAGING
+from dbt.memory.mmu import USER
 from dbt.vmm.faults import BlockInterrupted, GuestFault
 
 if TYPE_CHECKING:
@@ -176,6 +177,9 @@ class Jit:
             reasons=self.reasons,
             ram_size=self.machine.memory.size_bytes,
             counters=ctypes.addressof(self.counters),
+            walk_read=self.target.walk_read,
+            fill_log=ctypes.addressof(self.machine.mmu.fill_log),
+            user=privilege == USER,
             code_pages=ctypes.addressof(ctypes.c_char.from_buffer(self.machine.memory.code_pages)),
         )
 
