@@ -8,9 +8,14 @@ The accessor closures (``loads``/``stores``) try the TLB and fall back to
 set accessed and dirty bits, fill the TLB, and handle MMIO, page-crossing
 accesses and stores to pages that hold translated code.
 
+Compiled code reads native copies of these lists, and fills read entries
+of its own after a page walk in native code; those it logs (``fill_log``)
+and only the native copies hold them.
+
 Invariants: a write entry exists only for a RAM page that is writable at
 that privilege, whose dirty bit is set, and that holds no translated code.
-Every entry is forgotten by ``flush`` (CR3 loads keep global pages).
+Every entry, the logged ones too, is forgotten by ``flush`` (CR3 loads keep
+global pages).
 """
 
 from __future__ import annotations
