@@ -126,7 +126,7 @@ def test_the_walk_gives_up_without_paging_or_room_in_the_log() -> None:
     mmu.fill_log[0] = FILL_LOG_CAPACITY
     assert walk(m, 0, SUPERVISOR) == TLB_INVALID
     # The monitor's next miss evicts what compiled code filled, and it fills again.
-    assert mmu.slow_load(0, 4, SUPERVISOR) == int.from_bytes(ram[0x5000:0x5004], "little")
+    assert mmu.compiled_load_miss(0, 4, SUPERVISOR) == int.from_bytes(ram[0x5000:0x5004], "little")
     assert mmu.fill_log[0] == 0
     mmu.flush()
     assert walk(m, 0, SUPERVISOR) == 0x5000

@@ -137,12 +137,17 @@ class Mmu:
         return USER if self.slots[Slot.VCPL] == 3 else SUPERVISOR
 
     # -- the slow path ------------------------------------------------------------------
+    def compiled_load_miss(self, linear: int, size_bytes: int, privilege: int) -> int:
+        """``slow_load`` for a load in compiled code that its own page walk
+        left to the monitor.  A full fill log is one reason: its entries are
+        evicted (a TLB may forget any entry at any time) so that compiled
+        code fills again."""
+        if self.fill_log is not None and self.fill_log[0] >= FILL_LOG_CAPACITY:
+            self._forget_native_fills(keep_global=False)
+        return self.slow_load(linear, size_bytes, privilege)
+
     def slow_load(self, linear: int, size_bytes: int, privilege: int) -> int:
         self.tlb_misses += 1
-        if self.fill_log is not None and self.fill_log[0] >= FILL_LOG_CAPACITY:
-            # Compiled code stopped filling: evict its entries (a TLB may
-            # forget any entry at any time) so that it starts again.
-            self._forget_native_fills(keep_global=False)
         linear &= 0xFFFFFFFF
         if (linear & (PAGE_SIZE - 1)) + size_bytes > PAGE_SIZE:
             return self._split_load(linear, size_bytes, privilege)

@@ -197,7 +197,7 @@ class Jit:
     def _slow_load(self, address: int, size: int) -> int:
         try:
             self._sync_icount()
-            return self.machine.mmu.slow_load(address, size, self.machine.mmu.privilege())
+            return self.machine.mmu.compiled_load_miss(address, size, self.machine.mmu.privilege())
         except BaseException as error:  # noqa: BLE001 (handed back to Python's side below)
             self.pending = error
             return -1
