@@ -16,7 +16,7 @@ from kernels import kludge_kernel
 from dbt.decode import Decoder
 from dbt.ir import Op
 from dbt.lift.block import lift_block
-from dbt.lift.env import CODE32, FLAT, PROTECTED, STACK32, TranslationEnv
+from dbt.lift.env import CODE32, FLAT, LIMIT_SHIFT, PROTECTED, STACK32, TranslationEnv
 from dbt.loader.multiboot import boot
 from dbt.session import RunOptions, run_guest
 from dbt.vmm.executor import run
@@ -258,3 +258,77 @@ def test_a_fault_delivered_from_compiled_code_goes_on_natively(mode: str, built_
     assert result.outcome.ending is Ending.DEBUG_EXIT and result.outcome.exit_value == 0, result.output
     jit = result.machine.jit
     assert jit.native_entries < ITERATIONS // 100, jit.native_entries
+
+
+# The PIT's channel 0 counts 100 ticks (about 8,400 instructions) in mode 0
+# and raises IRQ 0 at the end; the 8259 is set up with only IRQ 0 unmasked
+# and its reads of port 0x20 return the IRR.  IF stays clear while a loop of
+# 20,000 instructions lets the event pass: nothing is taken, and no service
+# need cut the loop at the event.
+_PIT_EVENT_WITH_IF_CLEAR = """
+    cli
+    mov al, 0x11
+    out 0x20, al
+    mov al, 0x20
+    out 0x21, al
+    mov al, 4
+    out 0x21, al
+    mov al, 1
+    out 0x21, al
+    mov al, 0xfe
+    out 0x21, al
+    mov al, 0x0a
+    out 0x20, al
+    mov al, 0x30
+    out 0x43, al
+    mov al, 100
+    out 0x40, al
+    xor al, al
+    out 0x40, al
+    mov ecx, 10000
+spin:
+    dec ecx
+    jnz spin
+"""
+
+# The first device access after the event reads the IRR: it must see IRQ 0
+# requested, as if the event had been serviced at its time.
+IRR_READ_AFTER_A_PASSED_EVENT = _with_handler(0x20, _PIT_EVENT_WITH_IF_CLEAR + """
+    in al, 0x20
+    out 0xf4, al
+handler:
+    mov al, 0x55
+    out 0xf4, al
+""")
+
+# STI after the event: the interrupt is taken right after STI's shadow (the
+# NOP), before EBX is set, as when the event had cut the loop.
+STI_AFTER_A_PASSED_EVENT = _with_handler(0x20, _PIT_EVENT_WITH_IF_CLEAR + """
+    xor ebx, ebx
+    sti
+    nop
+    mov ebx, 1
+    hlt
+handler:
+    mov eax, ebx
+    out 0xf4, al
+""")
+
+
+@pytest.mark.parametrize("mode", ["native", "bt", "trap"])
+@pytest.mark.parametrize("jit", ["off", "always"])
+def test_a_device_read_sees_an_event_that_passed_with_interrupts_off(mode: str, jit: str) -> None:
+    assert _run_kernel(IRR_READ_AFTER_A_PASSED_EVENT, mode, jit) & 1 == 1
+
+
+@pytest.mark.parametrize("mode", ["native", "bt", "trap"])
+@pytest.mark.parametrize("jit", ["off", "always"])
+def test_sti_takes_an_interrupt_whose_event_passed_with_interrupts_off(mode: str, jit: str) -> None:
+    assert _run_kernel(STI_AFTER_A_PASSED_EVENT, mode, jit) == 0
+
+
+def test_an_event_with_interrupts_off_does_not_cut_blocks_short() -> None:
+    """The loop runs whole blocks: no translation stops early for the event."""
+    machine = Machine(MachineConfig(mode="native", jit="off", serial_sink=lambda data: None, max_insns=5_000_000))
+    assert _run_kernel(IRR_READ_AFTER_A_PASSED_EVENT, "native", "off", machine) & 1 == 1
+    assert not [block for block in machine.cache.blocks() if block.flags >> LIMIT_SHIFT]

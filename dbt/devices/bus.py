@@ -9,6 +9,7 @@ both are counted so a user can see what the guest probed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -43,6 +44,9 @@ class Bus:
     unclaimed_port_writes: Counter = field(default_factory=Counter)
     unclaimed_mmio: int = 0
     accesses: int = 0  # claimed accesses so far: device state may have changed
+    # Called before every claimed access: the machine lets devices catch up
+    # with an event it has not serviced yet (see Executor._set_deadline).
+    before_access: Callable[[], None] | None = None
 
     def attach(self, device: Device) -> Device:
         for first, count in device.ports:
@@ -61,12 +65,17 @@ class Bus:
                 return device
         return None
 
+    def _before(self) -> None:
+        if self.before_access is not None:
+            self.before_access()
+
     # -- ports --------------------------------------------------------------------
     def io_read(self, port: int, size_bytes: int) -> int:
         device = self._ports.get(port)
         if device is None:
             self.unclaimed_port_reads[port] += 1
             return (1 << (8 * size_bytes)) - 1
+        self._before()
         self.accesses += 1
         return device.io_read(port, size_bytes) & ((1 << (8 * size_bytes)) - 1)
 
@@ -75,6 +84,7 @@ class Bus:
         if device is None:
             self.unclaimed_port_writes[port] += 1
             return
+        self._before()
         self.accesses += 1
         device.io_write(port, size_bytes, value & ((1 << (8 * size_bytes)) - 1))
 
@@ -90,6 +100,7 @@ class Bus:
         if device is None:
             self.unclaimed_mmio += 1
             return (1 << (8 * size_bytes)) - 1
+        self._before()
         self.accesses += 1
         return device.mmio_read(address, size_bytes) & ((1 << (8 * size_bytes)) - 1)
 
@@ -98,5 +109,6 @@ class Bus:
         if device is None:
             self.unclaimed_mmio += 1
             return
+        self._before()
         self.accesses += 1
         device.mmio_write(address, size_bytes, value & ((1 << (8 * size_bytes)) - 1))

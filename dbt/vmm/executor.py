@@ -177,7 +177,20 @@ class Executor:
     # -- events --------------------------------------------------------------------------
     def _set_deadline(self) -> None:
         machine = self.machine
-        hard = min(self.budget_end, machine.next_event())
+        # A device event matters to the guest through an interrupt it takes
+        # or a device it reads.  Device accesses catch the devices up first
+        # (Machine._catch_up_devices), and with IF clear no interrupt can be
+        # taken before code that sets IF asks for the monitor (INTR, in
+        # ``_service``).  So an event cuts the guest's code at its exact
+        # instruction only while IF is set; otherwise it is serviced at the
+        # next monitor exit or deadline, and no block is cut short for it.
+        event = machine.next_event()
+        hard = self.budget_end
+        if machine.interrupts_enabled():
+            hard = min(hard, event)
+            machine.deferred_event = 1 << 62
+        else:
+            machine.deferred_event = event
         # The shadow after STI or MOV SS matters only to an interrupt that
         # could be taken now; one raised later comes at a device event or a
         # monitor exit, which have deadlines of their own.
@@ -228,8 +241,6 @@ class Executor:
                 eip = slots[Slot.EIP]
                 machine.deliver_exception(GuestFault(vector, None, TRAP), eip, eip, external=True)
                 machine.interrupts_delivered += 1
-        # Code that sets IF asks for the monitor only while INTR is up.
-        slots[Slot.INTR] = machine.platform.interrupt_pending(True)
         if not self.step_armed and slots[Slot.EFLAGS] & TF:
             self.step_armed = True
             self.step_armed_at = machine.icount  # the #DB follows the next instruction
@@ -237,6 +248,10 @@ class Executor:
             self.step_armed = False
         machine.env_changed()
         self._set_deadline()
+        # Code that sets IF asks for the monitor only while INTR is up: an
+        # interrupt is requested, or a device event passes before the
+        # monitor next looks (with IF clear it is not a deadline).
+        slots[Slot.INTR] = machine.platform.interrupt_pending(True) or machine.deferred_event < machine.deadline
 
     def monitor_exit(self, reason: str) -> None:
         """A block returned to the monitor on purpose: count it, and have the

@@ -97,7 +97,10 @@ class Machine:
         self.config = config or MachineConfig()
         self.state = CpuState()
         self.slots = memoryview(self.state).cast("B").cast("I")  # type: ignore[arg-type]
-        self.bus = Bus()
+        self.bus = Bus(before_access=self._catch_up_devices)
+        # The count of a device event the executor let pass unserviced (with
+        # IF clear no interrupt can be taken); 1 << 62 when there is none.
+        self.deferred_event = 1 << 62
         self.memory = PhysicalMemory(self.config.memory_bytes, self.bus)
         self.mmu = Mmu(self.memory, self.slots)
         self.cache = TranslationCache(self.config.cache_capacity_blocks)
@@ -194,7 +197,7 @@ class Machine:
         """The motherboard's devices as after a reset (the UART keeps its
         output and input streams, as the terminal outlives the reset)."""
         kept = [d for d in self.bus.devices if d is self.uart or isinstance(d, DebugExit)]
-        self.bus = self.memory.bus = Bus()
+        self.bus = self.memory.bus = Bus(before_access=self._catch_up_devices)
         self.platform = self._new_platform()
         for device in kept:
             self.bus.attach(device)
@@ -307,6 +310,13 @@ class Machine:
             return 1 << 62
         now_ns = self.clock.ns(self.icount)
         return self.icount + (self.clock.insns_for(event_ns - now_ns) if event_ns > now_ns else 0)
+
+    def _catch_up_devices(self) -> None:
+        """Before the guest touches a device: if an event the executor let
+        pass is due by now, the devices perform it first, so the access sees
+        them as if it had been serviced at its time."""
+        if self.time_icount >= self.deferred_event:
+            self.platform.advance(self.clock.ns(self.time_icount))
 
     def service_devices(self) -> None:
         """Let devices whose time has come act (raise interrupts, etc.)."""
