@@ -108,10 +108,9 @@ here:
 """
 
 
-# With interrupts on and only IRQ 4 unmasked, an OUT enables the UART's
-# transmitter-empty interrupt: it is requested at once, so it is taken right
-# after the OUT.  The handler reports EBX, which the next instruction sets.
-UART_INTERRUPT_AFTER_OUT = _with_handler(0x24, """
+def _pic_setup(mask: int) -> str:
+    """Initialize the 8259 pair (vectors from 0x20) with ``mask`` on the master."""
+    return f"""
     mov al, 0x11
     out 0x20, al
     mov al, 0x20
@@ -120,8 +119,15 @@ UART_INTERRUPT_AFTER_OUT = _with_handler(0x24, """
     out 0x21, al
     mov al, 1
     out 0x21, al
-    mov al, 0xef
+    mov al, {mask:#x}
     out 0x21, al
+"""
+
+
+# With interrupts on and only IRQ 4 unmasked, an OUT enables the UART's
+# transmitter-empty interrupt: it is requested at once, so it is taken right
+# after the OUT.  The handler reports EBX, which the next instruction sets.
+UART_INTERRUPT_AFTER_OUT = _with_handler(0x24, _pic_setup(0xef) + """
     mov dx, 0x3fc
     mov al, 8
     out dx, al
@@ -265,18 +271,7 @@ def test_a_fault_delivered_from_compiled_code_goes_on_natively(mode: str, built_
 # and its reads of port 0x20 return the IRR.  IF stays clear while a loop of
 # 20,000 instructions lets the event pass: nothing is taken, and no service
 # need cut the loop at the event.
-_PIT_EVENT_WITH_IF_CLEAR = """
-    cli
-    mov al, 0x11
-    out 0x20, al
-    mov al, 0x20
-    out 0x21, al
-    mov al, 4
-    out 0x21, al
-    mov al, 1
-    out 0x21, al
-    mov al, 0xfe
-    out 0x21, al
+_PIT_EVENT_WITH_IF_CLEAR = "    cli\n" + _pic_setup(0xfe) + """
     mov al, 0x0a
     out 0x20, al
     mov al, 0x30

@@ -67,6 +67,8 @@ I1, I8, I16, I32, I64 = (lir.IntType(w) for w in (1, 8, 16, 32, 64))
 INT = {1: I1, 8: I8, 16: I16, 32: I32, 64: I64}
 STATE = I32.as_pointer()
 REGION_TYPE = lir.FunctionType(I32, [STATE])
+# dbt_walk_read(state, ram, ram_size, tlb, log, address, user) -> page offset in RAM or TLB_INVALID
+WALK_READ_TYPE = lir.FunctionType(I32, [STATE, I8.as_pointer(), I32, I32.as_pointer(), I32.as_pointer(), I32, I32])
 
 _names = itertools.count()
 
@@ -210,8 +212,7 @@ def _page_walk(module: lir.Module) -> None:
     the read TLB entry, records the fill in ``log`` (for the MMU's flush) and
     returns the page's offset in RAM; anything else (a fault, MMIO, a full
     log) returns TLB_INVALID and the monitor's slow path takes the access."""
-    signature = lir.FunctionType(I32, [STATE, I8.as_pointer(), I32, I32.as_pointer(), I32.as_pointer(), I32, I32])
-    function = lir.Function(module, signature, "dbt_walk_read")
+    function = lir.Function(module, WALK_READ_TYPE, "dbt_walk_read")
     state, ram, ram_size, tlb, log, address, user = function.args
     b = lir.IRBuilder(function.append_basic_block("entry"))
     give_up = function.append_basic_block("give_up")
@@ -698,8 +699,7 @@ class RegionCompiler:
         monitor = self.function.append_basic_block("ld_monitor")
         b.cbranch(b.icmp_unsigned("<=", within, lir.Constant(I32, 0x1000 - size)), walk, monitor)
         b.position_at_end(walk)
-        signature = lir.FunctionType(I32, [STATE, I8.as_pointer(), I32, I32.as_pointer(), I32.as_pointer(), I32, I32])
-        page = b.call(self._callee(self.bind.walk_read, signature), [
+        page = b.call(self._callee(self.bind.walk_read, WALK_READ_TYPE), [
             self.state, self._ptr(self.bind.ram, I8), lir.Constant(I32, self.bind.ram_size),
             self._ptr(self.bind.read_tlb, I32), self._ptr(self.bind.fill_log, I32), address,
             lir.Constant(I32, int(self.bind.user))])
