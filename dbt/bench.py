@@ -68,8 +68,7 @@ def dbt_run(guest: str, cmdline: str, **options) -> tuple[float, int, int, dict[
     if machine.jit is not None:
         jit = machine.jit
         split["native_share"] = jit.native_insns / result.insns if result.insns else 0.0
-        transitions = jit.native_transitions + jit.native_entries
-        split["native_transitions"] = jit.native_transitions / transitions if transitions else 0.0
+        split["stayed_native"] = jit.stayed_native
         split["worker"] = jit.worker_seconds  # beside the run, in the compile worker
     return result.wall_seconds, result.insns, result.status, split
 
@@ -142,8 +141,8 @@ def compute_report(rows: list[Measurement]) -> str:
                 f"  {row.guest}, {row.config}: translate {split['translate']:.3f} s, compile "
                 f"{split['compile']:.3f} s{worker}, execute {split['execute']:.3f} s of {wall:.3f} s; "
                 f"{100 * split.get('native_share', 0):.1f}% "
-                f"of instructions native, {100 * split.get('native_transitions', 0):.2f}% of region "
-                f"transitions stayed native")
+                f"of instructions native, {100 * split.get('stayed_native', 0):.2f}% of compiled "
+                f"blocks reached from native code")
     return "\n".join(lines)
 
 

@@ -79,10 +79,7 @@ def _hot_tier_section(result: RunResult) -> list[str]:
         return ["  hot tier             off"]
     insns = result.machine.icount
     transitions = jit.native_transitions
-    # Each return to Python ends a stretch of native execution; the other
-    # region-to-region transitions went through the native look-up table.
     returns = jit.native_entries
-    native_share = 100 * transitions / (transitions + returns) if transitions + returns else 0.0
     lines = ["  hot tier"]
     lines.append(f"    regions compiled   {len(jit.regions):>14,}   ({jit.policy}, threshold {jit.threshold})")
     if jit.worker_error is not None:
@@ -91,8 +88,9 @@ def _hot_tier_section(result: RunResult) -> list[str]:
         lines.append(f"    compile worker     {jit.worker_seconds:>12.3f} s   "
                      "(IR building, optimizing and code generation in a second process, beside the run)")
     lines.append(f"    native instructions{jit.native_insns:>14,}   ({100 * jit.native_insns / insns if insns else 0:.1f}% of the run)")
-    lines.append(f"    native transitions {transitions:>14,}   ({native_share:.2f}% stayed native; "
-                 f"{returns:,} entries from Python, {jit.native_lookups_missed:,} to code not compiled)")
+    lines.append(f"    native block runs  {jit.native_block_runs:>14,}   ({100 * jit.stayed_native:.2f}% reached from "
+                 f"native code; {returns:,} entries from Python, {jit.native_lookups_missed:,} to code not compiled)")
+    lines.append(f"    native transitions {transitions:>14,}   (from one region to another through the native table)")
     if jit.native_served:
         lines.append(f"    served in place    {jit.native_served:>14,}   (monitor exits after which native code went on)")
     if jit.native_republished:

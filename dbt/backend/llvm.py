@@ -306,6 +306,16 @@ class RegionBlock:
     counter: int = -1  # index of its execution counter (-1: none)
 
 
+def return_site(ir: Block, addresses: list[int], lengths: list[int]) -> int | None:
+    """Where a call that ends a block returns to (the address after it,
+    which the call pushed), or None if the block does not end in a call."""
+    end = (addresses[-1] + lengths[-1]) & 0xFFFFFFFF
+    for inst in ir.insts:
+        if inst.op is Op.STORE and isinstance(inst.args[1], Const) and inst.args[1].value == end:
+            return end
+    return None
+
+
 @dataclass
 class Bindings:
     """Host addresses compiled code is bound to: guest RAM, the native TLBs,
@@ -396,6 +406,10 @@ class RegionCompiler:
         for slot, variable in self.slots.items():
             self.b.store(self.b.load(self._state_slot(slot)), variable)
         self.labels = {pc: self.function.append_basic_block(f"b_{pc:08x}") for pc in self.region}
+        self.written = {Slot.BUDGET} | {inst.aux for block in region for inst in block.ir.insts if inst.op is Op.SET}
+        # The blocks calls in the region return to: a computed jump there stays inside.
+        self.return_sites = sorted({site for block in region
+                                    if (site := return_site(block.ir, block.addresses, block.lengths)) in self.labels})
         # Every block of the region is an entry: the dispatcher finds any of
         # them in its table and the function starts where EIP says.
         unknown = self.function.append_basic_block("not_here")
@@ -433,9 +447,13 @@ class RegionCompiler:
         return self.values[v.index]
 
     def _spill(self, slots: set[int] | None = None) -> None:
-        """Store the cached slots (or some of them) into the state struct."""
+        """Store the cached slots the region writes (or some of them) into
+        the state struct.  A slot no block of the region sets always holds
+        what the struct holds (loaded at entry, and again after a helper
+        that writes the struct), so storing it back would change nothing --
+        but every exit would carry it, costing code and compile time."""
         for slot, variable in self.slots.items():
-            if slots is None or slot in slots:
+            if slot in self.written and (slots is None or slot in slots):
                 self.b.store(self.b.load(variable), self._state_slot(slot))
 
     def _reload(self) -> None:
@@ -555,7 +573,7 @@ class RegionCompiler:
             reason = inst.aux
             self._refund(completed=True)
             if reason is None:
-                self._leave(CONTINUE, self.value(args[0]))
+                self._indirect(self.value(args[0]))
             else:
                 self._leave(MONITOR, self.value(args[0]), exit_arg=lir.Constant(I32, self.bind.reasons[reason]))
             return False
@@ -577,6 +595,21 @@ class RegionCompiler:
             self.b.branch(self.labels[target])
         else:
             self._leave(CONTINUE, lir.Constant(I32, target))
+
+    def _indirect(self, target: Any) -> None:
+        """A computed jump (RET, JMP or CALL through a register): to a block
+        a call in this region returns to, it stays inside; anywhere else it
+        leaves for the dispatcher.  (Only return sites are looked for: every
+        way into a block costs each of its cached registers a phi, and so
+        compile time.)  The flags are those of the whole region: far
+        transfers, which change them, return to the monitor instead."""
+        if self.return_sites:
+            elsewhere = self.function.append_basic_block(f"indirect_{self.insn_address:08x}")
+            switch = self.b.switch(target, elsewhere)
+            for pc in self.return_sites:
+                switch.add_case(lir.Constant(I32, pc), self.labels[pc])
+            self.b.position_at_end(elsewhere)
+        self._leave(CONTINUE, target)
 
     def _raise(self, aux: tuple[int, int | None, int]) -> None:
         vector, error_code, flavor = aux
