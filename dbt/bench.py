@@ -48,7 +48,17 @@ class Measurement:
     insns: int = 0
     seconds: list[float] = field(default_factory=list)
     status: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)  # the time split of the median run
+    splits: list[dict[str, float]] = field(default_factory=list)  # every run's
+
+    def add(self, seconds: float, insns: int, status: int, split: dict[str, float]) -> None:
+        """One more run: its time, and its split if it is now the median one
+        (so that the split printed adds up to the time printed)."""
+        self.seconds.append(seconds)
+        self.insns, self.status = insns, status
+        self.splits.append(split)
+        middle = sorted(range(len(self.seconds)), key=self.seconds.__getitem__)[len(self.seconds) // 2]
+        self.extra = self.splits[middle]
 
     @property
     def median(self) -> float:
@@ -63,7 +73,7 @@ def dbt_run(guest: str, cmdline: str, **options) -> tuple[float, int, int, dict[
     """(wall seconds, instructions, status, time split) of one dbt run."""
     result = run_guest(guest, RunOptions(serial_sink=lambda data: None, cmdline=cmdline, **options))
     machine = result.machine
-    split = {"translate": machine.translate_seconds, "compile": machine.compile_seconds}
+    split = {"wall": result.wall_seconds, "translate": machine.translate_seconds, "compile": machine.compile_seconds}
     split["execute"] = max(result.wall_seconds - split["translate"] - split["compile"], 0.0)
     if machine.jit is not None:
         jit = machine.jit
@@ -103,13 +113,11 @@ def compute_table(repeat: int, hot_scale: int, cold_scale: int) -> list[Measurem
             for row, compile_in in ((hot, "background"), (foreground, "foreground")):
                 seconds, insns, status, split = dbt_run("compute", hot_cmdline, jit="on", mode="native",
                                                         jit_compile=compile_in)
-                row.seconds.append(seconds)
-                row.insns, row.status, row.extra = insns, status, split
+                row.add(seconds, insns, status, split)
         for _ in range(repeat):
             seconds, insns, status, split = dbt_run("compute", f"scale={cold_scale} paging={paging}",
                                                     jit="off", mode="native")
-            cold.seconds.append(seconds)
-            cold.insns, cold.status, cold.extra = insns, status, split
+            cold.add(seconds, insns, status, split)
         for _ in range(repeat):
             measured = qemu_run("compute", hot_cmdline)
             if measured is None:
@@ -135,7 +143,7 @@ def compute_report(rows: list[Measurement]) -> str:
     for row in rows:
         if row.config in ("dbt hot tier", FOREGROUND):
             split = row.extra
-            wall = row.median
+            wall = split["wall"]  # the median run's (with an even count, the upper middle)
             worker = f" (+ {split['worker']:.3f} s in the compile worker)" if split.get("worker") else ""
             lines.append(
                 f"  {row.guest}, {row.config}: translate {split['translate']:.3f} s, compile "
@@ -231,8 +239,7 @@ def multitask_table(repeat: int) -> list[Measurement]:
         for _ in range(repeat):  # interleaved: all see the machine's load alike
             for row, (_, jit, compile_in) in zip(mode_rows, configurations, strict=True):
                 seconds, insns, status, split = dbt_run("multitask", "", mode=mode, jit=jit, jit_compile=compile_in)
-                row.seconds.append(seconds)
-                row.insns, row.status, row.extra = insns, status, split
+                row.add(seconds, insns, status, split)
         rows += mode_rows
     return rows
 
