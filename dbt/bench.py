@@ -48,17 +48,21 @@ class Measurement:
     insns: int = 0
     seconds: list[float] = field(default_factory=list)
     status: int = 0
-    extra: dict[str, float] = field(default_factory=dict)  # the time split of the median run
-    splits: list[dict[str, float]] = field(default_factory=list)  # every run's
+    splits: list[dict[str, float]] = field(default_factory=list)  # each run's time split
 
     def add(self, seconds: float, insns: int, status: int, split: dict[str, float]) -> None:
-        """One more run: its time, and its split if it is now the median one
-        (so that the split printed adds up to the time printed)."""
         self.seconds.append(seconds)
         self.insns, self.status = insns, status
         self.splits.append(split)
+
+    @property
+    def median_split(self) -> dict[str, float]:
+        """The median run's own time split (with an even count, the upper
+        middle run's), so that the split printed adds up to its time."""
+        if not self.splits:
+            return {}
         middle = sorted(range(len(self.seconds)), key=self.seconds.__getitem__)[len(self.seconds) // 2]
-        self.extra = self.splits[middle]
+        return self.splits[middle]
 
     @property
     def median(self) -> float:
@@ -142,8 +146,8 @@ def compute_report(rows: list[Measurement]) -> str:
                      f"{row.mips:>10.1f}{vs_cold:>9}{vs_qemu:>9}")
     for row in rows:
         if row.config in ("dbt hot tier", FOREGROUND):
-            split = row.extra
-            wall = split["wall"]  # the median run's (with an even count, the upper middle)
+            split = row.median_split
+            wall = split["wall"]
             worker = f" (+ {split['worker']:.3f} s in the compile worker)" if split.get("worker") else ""
             lines.append(
                 f"  {row.guest}, {row.config}: translate {split['translate']:.3f} s, compile "

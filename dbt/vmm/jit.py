@@ -411,6 +411,7 @@ class Jit:
         members = [head]
         position = {head.pc: 0}
         successors: list[list[int]] = []  # per member: indices of its members among its exits
+        sites: list[int] = []  # the calls' return sites, as addresses
         elsewhere: set[int] = set()  # member indices other regions (or this batch) hold too
         hot_enough = max(1, self.threshold // 4)
         index = 0
@@ -421,7 +422,10 @@ class Jit:
             successors.append(targets)
             # A call's return lands on the block after it: computed, so not
             # an exit target, but the region's own code can take it there.
-            candidates = [*enumerate(block.exit_targets), (None, _return_site(block))]
+            site = _return_site(block)
+            if site is not None:
+                sites.append(site)
+            candidates = [*enumerate(block.exit_targets), (None, site)]
             for exit_index, target in candidates:
                 if target is None:
                     continue
@@ -446,10 +450,10 @@ class Jit:
         if not elsewhere:
             return members
         # A computed jump (a RET) may go to any return site in the region.
-        sites = [position[site] for block in members if (site := _return_site(block)) in position]
+        returning_to = [position[site] for site in sites if site in position]
         for source, block in enumerate(members):
             if _ends_in_a_computed_jump(block):
-                successors[source].extend(sites)
+                successors[source].extend(returning_to)
         # Keep a block held elsewhere only if it leads back to the head, then
         # only the blocks still reachable from the head.
         predecessors: list[list[int]] = [[] for _ in members]
