@@ -70,6 +70,22 @@ def test_time_is_split_into_translating_compiling_and_executing(loop_run) -> Non
     assert seconds["translating"] == pytest.approx(loop_run.machine.translate_seconds, abs=0.001)
 
 
+def test_hot_tier_chaining_is_reported_from_the_block_counters(loop_run) -> None:
+    """'native block runs' is the compiled blocks begun in native code, and
+    its share those not entered from Python; 'native transitions' the
+    crossings between regions through the native table."""
+    jit = loop_run.machine.jit
+    report = stats_report(loop_run)
+    runs = re.search(r"^    native block runs +([\d,]+)   \(([\d.]+)% reached from native code; ([\d,]+) entries "
+                     r"from Python", report, re.M)
+    assert runs, report
+    assert int(runs.group(1).replace(",", "")) == jit.native_block_runs > 0
+    assert int(runs.group(3).replace(",", "")) == jit.native_entries
+    assert float(runs.group(2)) == pytest.approx(100 * (1 - jit.native_entries / jit.native_block_runs), abs=0.01)
+    crossings = re.search(r"^    native transitions +([\d,]+)", report, re.M)
+    assert crossings and int(crossings.group(1).replace(",", "")) == jit.native_transitions
+
+
 def test_monitor_exits_by_reason(loop_run) -> None:
     report = stats_report(loop_run)
     exits = loop_run.machine.exits_by_reason
