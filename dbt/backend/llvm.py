@@ -27,8 +27,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import llvmlite.binding as llvm
-import llvmlite.ir as lir
 
+from dbt.backend import irtext
+from dbt.backend.irtext import (
+    I1,
+    I8,
+    I32,
+    I64,
+    INT,
+    Builder,
+    Function,
+    const,
+    function_type,
+    pointer_const,
+)
 from dbt.backend.python import CACHED_SLOTS
 from dbt.cpu.state import CR0_PG, CR4_PGE, CR4_PSE, Slot
 from dbt.ir import Block, Const, Helper, Inst, Op, Temp, Value
@@ -63,12 +75,10 @@ NO_ERROR_CODE = 0xFFFFFFFF
 TABLE_BITS = 16
 TABLE_ENTRIES = 1 << TABLE_BITS
 
-I1, I8, I16, I32, I64 = (lir.IntType(w) for w in (1, 8, 16, 32, 64))
-INT = {1: I1, 8: I8, 16: I16, 32: I32, 64: I64}
 STATE = I32.as_pointer()
-REGION_TYPE = lir.FunctionType(I32, [STATE])
+REGION_TYPE = function_type(I32, [STATE])
 # dbt_walk_read(state, ram, ram_size, tlb, log, address, user) -> page offset in RAM or TLB_INVALID
-WALK_READ_TYPE = lir.FunctionType(I32, [STATE, I8.as_pointer(), I32, I32.as_pointer(), I32.as_pointer(), I32, I32])
+WALK_READ_TYPE = function_type(I32, [STATE, I8.as_pointer(), I32, I32.as_pointer(), I32.as_pointer(), I32, I32])
 
 _names = itertools.count()
 
@@ -151,22 +161,17 @@ class NativeTarget:
 
 def _runtime_ir(triple: str) -> str:
     """The code every region uses: the dispatcher and the flags helper."""
-    module = lir.Module(name="dbt_runtime")
-    module.triple = triple
-    _dispatcher(module)
-    _page_walk(module)
-    flags_compute_function(module)
-    return str(module)
+    intrinsics: set[str] = set()
+    functions = [_dispatcher(), _page_walk(), *flags_compute_function(intrinsics)]
+    return "\n\n".join([f'target triple = "{triple}"', *sorted(intrinsics), *(f.text() for f in functions)])
 
 
-def _dispatcher(module: lir.Module) -> None:
+def _dispatcher() -> Function:
     """dbt_dispatch(state, table, serve): call compiled regions while they say
     CONTINUE; hand any other code, and a miss in the table (NEED_LOOKUP), to
     ``serve`` (the monitor, in Python) and go on if it says CONTINUE too."""
-    entry_type = lir.LiteralStructType([I32, I32, I8.as_pointer()])
-    serve_type = lir.FunctionType(I32, [I32])
-    function = lir.Function(module, lir.FunctionType(I32, [STATE, entry_type.as_pointer(), serve_type.as_pointer()]),
-                            "dbt_dispatch")
+    serve_type = function_type(I32, [I32])
+    function = Function("dbt_dispatch", function_type(I32, [STATE, I8.as_pointer(), serve_type.as_pointer()]))
     state, table, serve = function.args
     entry = function.append_basic_block("entry")
     loop = function.append_basic_block("loop")
@@ -174,39 +179,44 @@ def _dispatcher(module: lir.Module) -> None:
     missing = function.append_basic_block("missing")
     monitor = function.append_basic_block("monitor")
     done = function.append_basic_block("done")
-    b = lir.IRBuilder(entry)
+    b = Builder(function, entry)
     b.branch(loop)
     b.position_at_end(loop)
-    flags = b.load(b.gep(state, [lir.Constant(I32, Slot.FLAGS_WORD)]))  # the monitor may change it
-    eip = b.load(b.gep(state, [lir.Constant(I32, Slot.EIP)]))
-    mixed = b.xor(eip, b.lshr(eip, lir.Constant(I32, TABLE_BITS)))
-    index = b.and_(b.lshr(b.mul(mixed, lir.Constant(I32, 0x9E3779B1)), lir.Constant(I32, 16)),
-                   lir.Constant(I32, TABLE_ENTRIES - 1))
-    slot = b.gep(table, [index])
-    slot_eip = b.load(b.gep(slot, [lir.Constant(I32, 0), lir.Constant(I32, 0)]))
-    slot_flags = b.load(b.gep(slot, [lir.Constant(I32, 0), lir.Constant(I32, 1)]))
-    target = b.load(b.gep(slot, [lir.Constant(I32, 0), lir.Constant(I32, 2)]))
+    flags = b.load(b.gep(state, [const(I32, Slot.FLAGS_WORD)]))  # the monitor may change it
+    eip = b.load(b.gep(state, [const(I32, Slot.EIP)]))
+    mixed = b.xor(eip, b.lshr(eip, const(I32, TABLE_BITS)))
+    index = b.and_(b.lshr(b.mul(mixed, const(I32, 0x9E3779B1)), const(I32, 16)), const(I32, TABLE_ENTRIES - 1))
+    # A TableEntry by its byte offsets: eip, flags, function.
+    slot = b.gep(table, [b.mul(b.zext(index, I64), const(I64, ctypes.sizeof(TableEntry)))])
+
+    def field(offset: int, kind: Any) -> Any:
+        return b.load(b.bitcast(b.gep(slot, [const(I64, offset)]), kind.as_pointer()))
+
+    slot_eip = field(TableEntry.eip.offset, I32)
+    slot_flags = field(TableEntry.flags.offset, I32)
+    target = field(TableEntry.function.offset, REGION_TYPE.as_pointer())
     hit = b.and_(b.and_(b.icmp_unsigned("==", slot_eip, eip), b.icmp_unsigned("==", slot_flags, flags)),
-                 b.icmp_unsigned("!=", target, lir.Constant(I8.as_pointer(), None)))
+                 b.icmp_unsigned("!=", target, irtext.Value(target.type, "null")))
     b.cbranch(hit, found, missing)
     b.position_at_end(found)
-    counter = b.gep(state, [lir.Constant(I32, Slot.NATIVE_TRANSITIONS)])
-    b.store(b.add(b.load(counter), lir.Constant(I32, 1)), counter)
-    code = b.call(b.bitcast(target, REGION_TYPE.as_pointer()), [state])
-    b.cbranch(b.icmp_unsigned("==", code, lir.Constant(I32, CONTINUE)), loop, monitor)
+    counter = b.gep(state, [const(I32, Slot.NATIVE_TRANSITIONS)])
+    b.store(b.add(b.load(counter), const(I32, 1)), counter)
+    code = b.call(target, [state])
+    b.cbranch(b.icmp_unsigned("==", code, const(I32, CONTINUE)), loop, monitor)
     b.position_at_end(missing)
     b.branch(monitor)
     b.position_at_end(monitor)
     reason = b.phi(I32)
     reason.add_incoming(code, found)
-    reason.add_incoming(lir.Constant(I32, NEED_LOOKUP), missing)
+    reason.add_incoming(const(I32, NEED_LOOKUP), missing)
     answer = b.call(serve, [reason])
-    b.cbranch(b.icmp_unsigned("==", answer, lir.Constant(I32, CONTINUE)), loop, done)
+    b.cbranch(b.icmp_unsigned("==", answer, const(I32, CONTINUE)), loop, done)
     b.position_at_end(done)
     b.ret(answer)
+    return function
 
 
-def _page_walk(module: lir.Module) -> None:
+def _page_walk() -> Function:
     """dbt_walk_read(state, ram, ram_size, tlb, log, address, user): the
     page walk of a load whose TLB entry is empty, done in native code for the
     plain case: both levels in RAM and present, readable at the privilege,
@@ -214,16 +224,16 @@ def _page_walk(module: lir.Module) -> None:
     the read TLB entry, records the fill in ``log`` (for the MMU's flush) and
     returns the page's offset in RAM; anything else (a fault, MMIO, a full
     log) returns TLB_INVALID and the monitor's slow path takes the access."""
-    function = lir.Function(module, WALK_READ_TYPE, "dbt_walk_read")
+    function = Function("dbt_walk_read", WALK_READ_TYPE)
     state, ram, ram_size, tlb, log, address, user = function.args
-    b = lir.IRBuilder(function.append_basic_block("entry"))
+    b = Builder(function, function.append_basic_block("entry"))
     give_up = function.append_basic_block("give_up")
 
-    def const(value: int) -> lir.Constant:
-        return lir.Constant(I32, value)
+    def word(value: int) -> irtext.Value:
+        return const(I32, value)
 
     def slot(index: int) -> Any:
-        return b.load(b.gep(state, [const(int(index))]))
+        return b.load(b.gep(state, [word(int(index))]))
 
     def need(condition: Any, name: str) -> None:
         """Go on only if ``condition``; otherwise the monitor walks."""
@@ -233,38 +243,38 @@ def _page_walk(module: lir.Module) -> None:
 
     def entry_at(physical: Any) -> Any:
         """A page-table entry's pointer in RAM (after a bounds check)."""
-        need(b.icmp_unsigned("<=", physical, b.sub(ram_size, const(4))), "entry_in_ram")
+        need(b.icmp_unsigned("<=", physical, b.sub(ram_size, word(4))), "entry_in_ram")
         return b.bitcast(b.gep(ram, [b.zext(physical, I64)]), I32.as_pointer())
 
     def bit(value: Any, mask: int) -> Any:
-        return b.icmp_unsigned("!=", b.and_(value, const(mask)), const(0))
+        return b.icmp_unsigned("!=", b.and_(value, word(mask)), word(0))
 
-    fills = b.gep(log, [const(0)])
+    fills = b.gep(log, [word(0)])
     count = b.load(fills)
-    need(b.icmp_unsigned("<", count, const(FILL_LOG_CAPACITY)), "log_has_room")
+    need(b.icmp_unsigned("<", count, word(FILL_LOG_CAPACITY)), "log_has_room")
     need(bit(slot(Slot.CR0), CR0_PG), "paging")
     cr4 = slot(Slot.CR4)
-    directory = b.and_(slot(Slot.CR3), const(0xFFFFF000))
-    pde_pointer = entry_at(b.or_(directory, b.shl(b.lshr(address, const(22)), const(2))))
+    directory = b.and_(slot(Slot.CR3), word(0xFFFFF000))
+    pde_pointer = entry_at(b.or_(directory, b.shl(b.lshr(address, word(22)), word(2))))
     pde = b.load(pde_pointer)
     need(bit(pde, PTE_P), "pde_present")
     large = b.and_(bit(pde, PTE_PS), bit(cr4, CR4_PSE))
-    large_frame = b.or_(b.and_(pde, const(0xFFC00000)), b.and_(address, const(0x3FF000)))
+    large_frame = b.or_(b.and_(pde, word(0xFFC00000)), b.and_(address, word(0x3FF000)))
     small_table = function.append_basic_block("small_page")
     walked = function.append_basic_block("walked")
     large_block = b.block
     b.cbranch(large, walked, small_table)
     b.position_at_end(small_table)
-    table = b.and_(pde, const(0xFFFFF000))
-    pte_pointer = entry_at(b.or_(table, b.shl(b.and_(b.lshr(address, const(12)), const(0x3FF)), const(2))))
+    table = b.and_(pde, word(0xFFFFF000))
+    pte_pointer = entry_at(b.or_(table, b.shl(b.and_(b.lshr(address, word(12)), word(0x3FF)), word(2))))
     pte = b.load(pte_pointer)
     need(bit(pte, PTE_P), "pte_present")
-    small_rights, small_frame = b.and_(pde, pte), b.and_(pte, const(0xFFFFF000))
+    small_rights, small_frame = b.and_(pde, pte), b.and_(pte, word(0xFFFFF000))
     small_end = b.block
     b.branch(walked)
     b.position_at_end(walked)
 
-    def either(kind: lir.Type, large_value: Any, small_value: Any) -> Any:
+    def either(kind: Any, large_value: Any, small_value: Any) -> Any:
         merged = b.phi(kind)
         merged.add_incoming(large_value, large_block)
         merged.add_incoming(small_value, small_end)
@@ -274,26 +284,27 @@ def _page_walk(module: lir.Module) -> None:
     entry = either(I32, pde, pte)
     rights = either(I32, pde, small_rights)
     frame = either(I32, large_frame, small_frame)
-    user_access = b.icmp_unsigned("!=", user, const(0))
+    user_access = b.icmp_unsigned("!=", user, word(0))
     need(b.or_(b.not_(user_access), bit(rights, PTE_U)), "allowed")
-    page = b.and_(frame, b.and_(slot(Slot.A20_MASK), const(0xFFFFF000)))
-    need(b.icmp_unsigned("<=", page, b.sub(ram_size, const(0x1000))), "page_in_ram")
+    page = b.and_(frame, b.and_(slot(Slot.A20_MASK), word(0xFFFFF000)))
+    need(b.icmp_unsigned("<=", page, b.sub(ram_size, word(0x1000))), "page_in_ram")
     # Accessed bits, once nothing can fault: the directory entry's (its
     # table was used) and the mapping entry's (the same one for a 4 MiB page).
-    b.store(b.or_(pde, const(PTE_A)), pde_pointer)
-    b.store(b.or_(entry, const(PTE_A)), entry_pointer)
-    linear_page = b.lshr(address, const(12))
+    b.store(b.or_(pde, word(PTE_A)), pde_pointer)
+    b.store(b.or_(entry, word(PTE_A)), entry_pointer)
+    linear_page = b.lshr(address, word(12))
     is_global = b.and_(bit(entry, PTE_G), bit(cr4, CR4_PGE))
-    record = b.or_(linear_page, b.or_(b.select(is_global, const(FILL_GLOBAL), const(0)),
-                                      b.select(user_access, const(FILL_USER), const(0))))
-    b.store(record, b.gep(log, [b.add(count, const(FILL_LOG_HEADER))]))
-    b.store(b.add(count, const(1)), fills)
-    made = b.gep(log, [const(1)])
-    b.store(b.add(b.load(made), const(1)), made)
+    record = b.or_(linear_page, b.or_(b.select(is_global, word(FILL_GLOBAL), word(0)),
+                                      b.select(user_access, word(FILL_USER), word(0))))
+    b.store(record, b.gep(log, [b.add(count, word(FILL_LOG_HEADER))]))
+    b.store(b.add(count, word(1)), fills)
+    made = b.gep(log, [word(1)])
+    b.store(b.add(b.load(made), word(1)), made)
     b.store(page, b.gep(tlb, [b.zext(linear_page, I64)]))
     b.ret(page)
     b.position_at_end(give_up)
-    b.ret(const(TLB_INVALID))
+    b.ret(word(TLB_INVALID))
+    return function
 
 
 @dataclass
@@ -387,9 +398,8 @@ class CompiledRegion:
 class RegionCompiler:
     """Lowers the blocks of one region into one LLVM function."""
 
-    def __init__(self, module: lir.Module, bindings: Bindings, inline_functions: dict[str, lir.Function],
-                 region: list[RegionBlock], name: str, identity_mapped: bool = False) -> None:
-        self.module = module
+    def __init__(self, bindings: Bindings, inline_functions: dict[str, Function], region: list[RegionBlock],
+                 name: str, identity_mapped: bool = False, intrinsics: set[str] | None = None) -> None:
         self.bind = bindings
         # Paging off and A20 on: a linear address is the physical one, so RAM
         # is reached by a bounds check instead of a TLB look-up.
@@ -397,12 +407,12 @@ class RegionCompiler:
         self.inline_functions = inline_functions
         self.region = {block.pc: block for block in region}
         self.head = region[0].pc
-        self.function = lir.Function(module, REGION_TYPE, name)
-        self.function.linkage = "external"
+        self.function = Function(name, REGION_TYPE)
         self.state = self.function.args[0]
         self.entry = self.function.append_basic_block("entry")
-        self.b = lir.IRBuilder(self.entry)
-        self.slots: dict[int, lir.AllocaInstr] = {}
+        self.b = Builder(self.function, self.entry, intrinsics)
+        self.used_inline: set[str] = set()  # the flag helpers called (the module appends their bodies)
+        self.slots: dict[int, irtext.Value] = {}
         for slot in sorted(CACHED_SLOTS | {Slot.BUDGET}):
             self.slots[slot] = self.b.alloca(I32, name=f"s{slot}")
         for slot, variable in self.slots.items():
@@ -417,13 +427,13 @@ class RegionCompiler:
         unknown = self.function.append_basic_block("not_here")
         switch = self.b.switch(self.b.load(self._state_slot(Slot.EIP)), unknown)
         for pc, label in self.labels.items():
-            switch.add_case(lir.Constant(I32, pc), label)
+            switch.add_case(const(I32, pc), label)
         self.b.position_at_end(unknown)
-        self.b.ret(lir.Constant(I32, NEED_LOOKUP))
-        # Every way out goes through one of two shared blocks (small code):
-        # "leave" stores the cached registers, "leave_kept" does not (a
-        # helper changed the state struct itself).
-        self._exits = {kept: self._exit_block(kept) for kept in (False, True)}
+        self.b.ret(const(I32, NEED_LOOKUP))
+        # Every way out goes through one of two shared blocks (small code),
+        # made when first used: "leave" stores the cached registers,
+        # "leave_kept" does not (a helper changed the state struct itself).
+        self._exits: dict[bool, tuple[irtext.Block, dict[str, irtext.Phi]]] = {}
         self.values: dict[int, Any] = {}
         self.current: RegionBlock | None = None
         self.insn_index = 0
@@ -431,17 +441,17 @@ class RegionCompiler:
 
     # -- helpers ------------------------------------------------------------------------
     def _state_slot(self, slot: int) -> Any:
-        return self.b.gep(self.state, [lir.Constant(I32, int(slot))])
+        return self.b.gep(self.state, [const(I32, int(slot))])
 
-    def _const(self, value: int, width: int) -> lir.Constant:
-        return lir.Constant(INT[width], value)
+    def _const(self, value: int, width: int) -> irtext.Value:
+        return const(INT[width], value)
 
-    def _ptr(self, address: int, pointee: lir.Type) -> Any:
-        return lir.Constant(I64, address).inttoptr(pointee.as_pointer())
+    def _ptr(self, address: int, pointee: irtext.Type) -> irtext.Value:
+        return pointer_const(address, pointee)
 
-    def _callee(self, address: int, signature: lir.FunctionType) -> Any:
+    def _callee(self, address: int, signature: irtext.Type) -> irtext.Value:
         """A callable pointer to a host function (a Python callback)."""
-        return self.b.inttoptr(lir.Constant(I64, address), signature.as_pointer())
+        return pointer_const(address, signature)
 
     def value(self, v: Value) -> Any:
         if isinstance(v, Const):
@@ -465,7 +475,7 @@ class RegionCompiler:
 
     _EXIT_FIELDS = ("code", "eip", "exit_arg", "exit_error", "exit_index", "exit_length")
 
-    def _exit_block(self, kept: bool) -> tuple[lir.Block, dict[str, Any]]:
+    def _exit_block(self, kept: bool) -> tuple[irtext.Block, dict[str, irtext.Phi]]:
         block = self.function.append_basic_block("leave_kept" if kept else "leave")
         here = self.b.block
         self.b.position_at_end(block)
@@ -486,10 +496,12 @@ class RegionCompiler:
     def _leave(self, code: int, eip: Any, kept: bool = False, **extra: Any) -> None:
         """Leave the region: store the registers (unless ``kept``), set EIP
         and the exit slots, return ``code``."""
+        if kept not in self._exits:
+            self._exits[kept] = self._exit_block(kept)
         block, phis = self._exits[kept]
-        values = {"code": lir.Constant(I32, code), "eip": eip}
+        values = {"code": const(I32, code), "eip": eip}
         for name in self._EXIT_FIELDS[2:]:
-            values[name] = extra.get(name, lir.Constant(I32, 0))
+            values[name] = extra.get(name, const(I32, 0))
         here = self.b.block
         for name, phi in phis.items():
             phi.add_incoming(values[name], here)
@@ -512,21 +524,21 @@ class RegionCompiler:
         budget = self.slots[Slot.BUDGET]
         unretired = block.insn_count - self.insn_index - (1 if completed else 0)
         if unretired:
-            self.b.store(self.b.add(self.b.load(budget), lir.Constant(I32, unretired)), budget)
+            self.b.store(self.b.add(self.b.load(budget), const(I32, unretired)), budget)
 
     # -- the region ---------------------------------------------------------------------------
-    def compile(self) -> lir.Function:
+    def compile(self) -> Function:
         for pc, block in self.region.items():
             self.current = block
             self.b.position_at_end(self.labels[pc])
             budget = self.slots[Slot.BUDGET]
             remaining = self.b.load(budget)
-            short = self.b.icmp_signed("<", remaining, lir.Constant(I32, block.insn_count))
-            self._side_exit(short, functools.partial(self._leave, BUDGET, lir.Constant(I32, pc)), f"budget_{pc:08x}")
-            self.b.store(self.b.sub(remaining, lir.Constant(I32, block.insn_count)), budget)
+            short = self.b.icmp_signed("<", remaining, const(I32, block.insn_count))
+            self._side_exit(short, functools.partial(self._leave, BUDGET, const(I32, pc)), f"budget_{pc:08x}")
+            self.b.store(self.b.sub(remaining, const(I32, block.insn_count)), budget)
             if block.counter >= 0 and self.bind.counters:
-                counter = self.b.gep(self._ptr(self.bind.counters, I64), [lir.Constant(I64, block.counter)])
-                self.b.store(self.b.add(self.b.load(counter), lir.Constant(I64, 1)), counter)
+                counter = self.b.gep(self._ptr(self.bind.counters, I64), [const(I64, block.counter)])
+                self.b.store(self.b.add(self.b.load(counter), const(I64, 1)), counter)
             self.values = {}
             for inst in block.ir.insts:
                 if not self.lower(inst):
@@ -577,7 +589,7 @@ class RegionCompiler:
             if reason is None:
                 self._indirect(self.value(args[0]))
             else:
-                self._leave(MONITOR, self.value(args[0]), exit_arg=lir.Constant(I32, self.bind.reasons[reason]))
+                self._leave(MONITOR, self.value(args[0]), exit_arg=const(I32, self.bind.reasons[reason]))
             return False
         if op is Op.MONITOR_EXIT_IF:
             self._side_exit(self.value(args[0]), functools.partial(self._monitor_exit, *inst.aux),
@@ -589,14 +601,14 @@ class RegionCompiler:
 
     def _monitor_exit(self, target: int, reason: str) -> None:
         self._refund(completed=True)
-        self._leave(MONITOR, lir.Constant(I32, target), exit_arg=lir.Constant(I32, self.bind.reasons[reason]))
+        self._leave(MONITOR, const(I32, target), exit_arg=const(I32, self.bind.reasons[reason]))
 
     def _exit(self, target: int) -> None:
         self._refund(completed=True)
         if target in self.labels:
             self.b.branch(self.labels[target])
         else:
-            self._leave(CONTINUE, lir.Constant(I32, target))
+            self._leave(CONTINUE, const(I32, target))
 
     def _indirect(self, target: Any) -> None:
         """A computed jump (RET, JMP or CALL through a register): to a block
@@ -609,7 +621,7 @@ class RegionCompiler:
             elsewhere = self.function.append_basic_block(f"indirect_{self.insn_address:08x}")
             switch = self.b.switch(target, elsewhere)
             for pc in self.return_sites:
-                switch.add_case(lir.Constant(I32, pc), self.labels[pc])
+                switch.add_case(const(I32, pc), self.labels[pc])
             self.b.position_at_end(elsewhere)
         self._leave(CONTINUE, target)
 
@@ -617,17 +629,17 @@ class RegionCompiler:
         vector, error_code, flavor = aux
         self._refund()
         self._leave(
-            FAULT, lir.Constant(I32, self.insn_address),
-            exit_arg=lir.Constant(I32, vector),
-            exit_error=lir.Constant(I32, NO_ERROR_CODE if error_code is None else error_code),
-            exit_index=lir.Constant(I32, flavor),
-            exit_length=lir.Constant(I32, self.current.lengths[self.insn_index]),  # type: ignore[union-attr]
+            FAULT, const(I32, self.insn_address),
+            exit_arg=const(I32, vector),
+            exit_error=const(I32, NO_ERROR_CODE if error_code is None else error_code),
+            exit_index=const(I32, flavor),
+            exit_length=const(I32, self.current.lengths[self.insn_index]),  # type: ignore[union-attr]
         )
 
     def _interrupted(self) -> None:
         self._refund()
-        self._leave(INTERRUPTED, lir.Constant(I32, self.insn_address),
-                    exit_length=lir.Constant(I32, self.current.lengths[self.insn_index]))  # type: ignore[union-attr]
+        self._leave(INTERRUPTED, const(I32, self.insn_address),
+                    exit_length=const(I32, self.current.lengths[self.insn_index]))  # type: ignore[union-attr]
 
     # -- pure operations ----------------------------------------------------------------------
     def _pure(self, inst: Inst) -> Any:
@@ -646,9 +658,9 @@ class RegionCompiler:
         if op is Op.CTPOP:
             return b.ctpop(a[0])
         if op is Op.CTTZ:
-            return b.cttz(a[0], lir.Constant(I1, 0))
+            return b.cttz(a[0], const(I1, 0))
         if op is Op.CTLZ:
-            return b.ctlz(a[0], lir.Constant(I1, 0))
+            return b.ctlz(a[0], const(I1, 0))
         if op is Op.ZEXT:
             return b.zext(a[0], INT[inst.aux])
         if op is Op.SEXT:
@@ -666,7 +678,7 @@ class RegionCompiler:
     # -- memory ------------------------------------------------------------------------------------
     def _tlb_offset(self, table: int, address: Any) -> Any:
         b = self.b
-        page = b.lshr(address, lir.Constant(I32, 12))
+        page = b.lshr(address, const(I32, 12))
         entry = b.gep(self._ptr(table, I32), [b.zext(page, I64)])
         return b.load(entry)
 
@@ -674,19 +686,19 @@ class RegionCompiler:
         """(hit condition, host pointer as i8*) for an access of ``size`` bytes."""
         b = self.b
         if self.identity:
-            in_ram = b.icmp_unsigned("<=", address, lir.Constant(I32, self.bind.ram_size - size))
+            in_ram = b.icmp_unsigned("<=", address, const(I32, self.bind.ram_size - size))
             if table == self.bind.write_tlb:
                 # Stores to pages with translated code take the slow path.
-                page = b.zext(b.lshr(address, lir.Constant(I32, 12)), I64)
-                page_index = b.select(in_ram, page, lir.Constant(I64, 0))
+                page = b.zext(b.lshr(address, const(I32, 12)), I64)
+                page_index = b.select(in_ram, page, const(I64, 0))
                 flag = b.load(b.gep(self._ptr(self.bind.code_pages, I8), [page_index]))
-                in_ram = b.and_(in_ram, b.icmp_unsigned("==", flag, lir.Constant(I8, 0)))
+                in_ram = b.and_(in_ram, b.icmp_unsigned("==", flag, const(I8, 0)))
             pointer = b.gep(self._ptr(self.bind.ram, I8), [b.zext(address, I64)])
             return in_ram, pointer
         offset = self._tlb_offset(table, address)
-        within = b.and_(address, lir.Constant(I32, 0xFFF))
-        valid = b.icmp_unsigned("!=", offset, lir.Constant(I32, TLB_INVALID))
-        fits = b.icmp_unsigned("<=", within, lir.Constant(I32, 0x1000 - size))
+        within = b.and_(address, const(I32, 0xFFF))
+        valid = b.icmp_unsigned("!=", offset, const(I32, TLB_INVALID))
+        fits = b.icmp_unsigned("<=", within, const(I32, 0x1000 - size))
         host = b.add(b.zext(offset, I64), b.zext(within, I64))
         pointer = b.gep(self._ptr(self.bind.ram, I8), [host])
         return b.and_(valid, fits), pointer
@@ -706,10 +718,10 @@ class RegionCompiler:
         walked: tuple[Any, Any] | None = None
         if not self.identity and self.bind.walk_read:
             walked = self._walked_load(width, address, done)
-        callback = lir.FunctionType(I64, [I32, I32])
+        callback = function_type(I64, [I32, I32])
         self._publish_block_start()
-        raw = b.call(self._callee(self.bind.slow_load, callback), [address, lir.Constant(I32, size)])
-        failed = b.icmp_signed("<", raw, lir.Constant(I64, 0))
+        raw = b.call(self._callee(self.bind.slow_load, callback), [address, const(I32, size)])
+        failed = b.icmp_signed("<", raw, const(I64, 0))
         self._side_exit(failed, self._interrupted, "ld_interrupted")
         slow_value = b.trunc(raw, INT[width])
         slow_end = b.block
@@ -728,17 +740,17 @@ class RegionCompiler:
         where the builder stands when this returns.  (value, its block)."""
         b = self.b
         size = width // 8
-        within = b.and_(address, lir.Constant(I32, 0xFFF))
+        within = b.and_(address, const(I32, 0xFFF))
         walk = self.function.append_basic_block("ld_walk")
         walked = self.function.append_basic_block("ld_walked")
         monitor = self.function.append_basic_block("ld_monitor")
-        b.cbranch(b.icmp_unsigned("<=", within, lir.Constant(I32, 0x1000 - size)), walk, monitor)
+        b.cbranch(b.icmp_unsigned("<=", within, const(I32, 0x1000 - size)), walk, monitor)
         b.position_at_end(walk)
         page = b.call(self._callee(self.bind.walk_read, WALK_READ_TYPE), [
-            self.state, self._ptr(self.bind.ram, I8), lir.Constant(I32, self.bind.ram_size),
+            self.state, self._ptr(self.bind.ram, I8), const(I32, self.bind.ram_size),
             self._ptr(self.bind.read_tlb, I32), self._ptr(self.bind.fill_log, I32), address,
-            lir.Constant(I32, int(self.bind.user))])
-        b.cbranch(b.icmp_unsigned("!=", page, lir.Constant(I32, TLB_INVALID)), walked, monitor)
+            const(I32, int(self.bind.user))])
+        b.cbranch(b.icmp_unsigned("!=", page, const(I32, TLB_INVALID)), walked, monitor)
         b.position_at_end(walked)
         host = b.add(b.zext(page, I64), b.zext(within, I64))
         pointer = b.gep(self._ptr(self.bind.ram, I8), [host])
@@ -759,11 +771,11 @@ class RegionCompiler:
         b.store(value, b.bitcast(pointer, INT[width].as_pointer()), align=1)
         b.branch(done)
         b.position_at_end(slow)
-        callback = lir.FunctionType(I32, [I32, I32, I32])
+        callback = function_type(I32, [I32, I32, I32])
         wide = b.zext(value, I32) if width < 32 else value
         self._publish_block_start()
-        status = b.call(self._callee(self.bind.slow_store, callback), [address, lir.Constant(I32, size), wide])
-        self._side_exit(b.icmp_unsigned("!=", status, lir.Constant(I32, 0)), self._interrupted, "st_interrupted")
+        status = b.call(self._callee(self.bind.slow_store, callback), [address, const(I32, size), wide])
+        self._side_exit(b.icmp_unsigned("!=", status, const(I32, 0)), self._interrupted, "st_interrupted")
         b.branch(done)
         b.position_at_end(done)
 
@@ -776,19 +788,20 @@ class RegionCompiler:
         if inline is not None:
             # The flag helpers are inlined: where the region knows which
             # operation set the flags (a loop's back edge) LLVM folds the switch.
+            self.used_inline.add(helper.name)
             self.values[inst.dst.index] = b.call(inline, args)  # type: ignore[union-attr]
             return
         if helper.reads_state or helper.writes_state:
             self._spill()
         wide = [b.zext(a, I64) if a.type.width < 64 else a for a in args]
-        wide += [lir.Constant(I64, 0)] * (4 - len(wide))
-        callback = lir.FunctionType(I64, [I32, I64, I64, I64, I64])
+        wide += [const(I64, 0)] * (4 - len(wide))
+        callback = function_type(I64, [I32, I64, I64, I64, I64])
         exit_code = self._state_slot(Slot.EXIT_CODE)
-        b.store(lir.Constant(I32, 0), exit_code)
+        b.store(const(I32, 0), exit_code)
         self._publish_block_start()
         result = b.call(self._callee(self.bind.helper, callback),
-                        [lir.Constant(I32, self.bind.helper_ids[helper.name]), *wide])
-        failed = b.icmp_unsigned("!=", b.load(exit_code), lir.Constant(I32, 0))
+                        [const(I32, self.bind.helper_ids[helper.name]), *wide])
+        failed = b.icmp_unsigned("!=", b.load(exit_code), const(I32, 0))
         if helper.writes_state:
             self._side_exit(failed, self._interrupted_after_spill, "call_interrupted")
             self._reload()
@@ -806,7 +819,7 @@ class RegionCompiler:
         block = self.current
         assert block is not None
         budget = self.b.load(self.slots[Slot.BUDGET])
-        start = self.b.add(budget, lir.Constant(I32, block.insn_count))
+        start = self.b.add(budget, const(I32, block.insn_count))
         self.b.store(start, self._state_slot(Slot.BUDGET))
 
     def _interrupted_after_spill(self) -> None:
@@ -814,16 +827,15 @@ class RegionCompiler:
         # cold tier would restore the committed registers, which the spill
         # before the call stored: leave them as they are.
         self._refund()
-        self._leave(INTERRUPTED, lir.Constant(I32, self.insn_address), kept=True,
-                    exit_length=lir.Constant(I32, self.current.lengths[self.insn_index]))  # type: ignore[union-attr]
+        self._leave(INTERRUPTED, const(I32, self.insn_address), kept=True,
+                    exit_length=const(I32, self.current.lengths[self.insn_index]))  # type: ignore[union-attr]
 
 
-def lower_ir_function(module: lir.Module, block: Block, params: tuple[Temp, ...], result: Value,
-                      name: str) -> lir.Function:
+def lower_ir_function(block: Block, params: tuple[Temp, ...], result: Value, name: str,
+                      intrinsics: set[str]) -> Function:
     """An IR function with no state access (the flags helper's bodies) in LLVM."""
-    function = lir.Function(module, lir.FunctionType(I32, [I32] * len(params)), name)
-    function.linkage = "internal"
-    builder = lir.IRBuilder(function.append_basic_block("entry"))
+    function = Function(name, function_type(I32, [I32] * len(params)), linkage="internal")
+    builder = Builder(function, function.append_basic_block("entry"), intrinsics)
     fake = RegionCompiler.__new__(RegionCompiler)
     fake.b = builder
     fake.values = {p.index: arg for p, arg in zip(params, function.args, strict=True)}
@@ -834,36 +846,37 @@ def lower_ir_function(module: lir.Module, block: Block, params: tuple[Temp, ...]
     return function
 
 
-def flags_compute_function(module: lir.Module, inline: bool = False, flag: str | None = None) -> lir.Function:
+def flags_compute_function(intrinsics: set[str], inline: bool = False, flag: str | None = None) -> list[Function]:
     """flags_compute(cc_op, dst, src, src2) (or flag_<flag>) in LLVM: a
-    switch over the per-kind bodies that ``dbt.lift.flags`` defines."""
+    switch over the per-kind bodies that ``dbt.lift.flags`` defines; the
+    function first, then the bodies it calls."""
     from dbt.cpu.state import CcOp
     from dbt.lift.flags import flag_function, flags_function
 
     base = "flags_compute" if flag is None else f"flag_{flag}"
     name = f"dbt_inline_{base}" if inline else f"dbt_{base}"
-    function = lir.Function(module, lir.FunctionType(I32, [I32, I32, I32, I32]), name)
-    if inline:
-        function.linkage = "internal"
-        function.attributes.add("alwaysinline")
+    function = Function(name, function_type(I32, [I32, I32, I32, I32]), linkage="internal" if inline else "",
+                        attributes="alwaysinline" if inline else "")
     cc_op, dst, src, src2 = function.args
     entry = function.append_basic_block("entry")
     otherwise = function.append_basic_block("unknown")
-    builder = lir.IRBuilder(entry)
+    builder = Builder(function, entry, intrinsics)
     switch = builder.switch(cc_op, otherwise)
     builder.position_at_end(otherwise)
-    builder.ret(lir.Constant(I32, 0))
+    builder.ret(const(I32, 0))
+    bodies = []
     for op in CcOp:
         if flag is None:
             block, params, result = flags_function(op.value)
         else:
             block, params, result = flag_function(op.value, flag)
-        body = lower_ir_function(module, block, params, result, f"{name}_{op.name.lower()}")
+        body = lower_ir_function(block, params, result, f"{name}_{op.name.lower()}", intrinsics)
+        bodies.append(body)
         case = function.append_basic_block(f"case_{op.name.lower()}")
-        switch.add_case(lir.Constant(I32, op.value), case)
+        switch.add_case(op.value, case)
         builder.position_at_end(case)
         builder.ret(builder.call(body, [dst, src, src2]))
-    return function
+    return [function, *bodies]
 
 
 def region_names(regions: list[list[RegionBlock]]) -> list[str]:
@@ -875,19 +888,20 @@ def region_names(regions: list[list[RegionBlock]]) -> list[str]:
 def module_text(triple: str, bindings: Bindings, regions: list[list[RegionBlock]], names: list[str],
                 identity_mapped: bool = False) -> str:
     """The LLVM IR of one module holding a function for each region."""
-    module = lir.Module(name=f"dbt_{names[0]}")
-    module.triple = triple
     # The flag helpers' bodies are the same in every module: rendered once,
-    # their text is appended; here they are only declared.
-    inline = {name: lir.Function(module, lir.FunctionType(I32, [I32] * 4), f"dbt_inline_{name}")
-              for name in INLINE_HELPERS}
+    # the text of those the regions call is appended.
+    inline = {name: Function(f"dbt_inline_{name}", function_type(I32, [I32] * 4)) for name in INLINE_HELPERS}
+    intrinsics: set[str] = set()
+    parts, used = [f'target triple = "{triple}"'], set()
     for region, name in zip(regions, names, strict=True):
-        RegionCompiler(module, bindings, inline, region, name, identity_mapped).compile()
-    used = {name for name, function in inline.items() if _is_called(module, function)}
-    return _merge_declarations("\n".join(
-        line for line in str(module).splitlines()
-        if not (line.startswith("declare") and "dbt_inline_" in line))
-        + "".join(_inline_text(triple, name) for name in sorted(used)))
+        compiler = RegionCompiler(bindings, inline, region, name, identity_mapped, intrinsics)
+        parts.append(compiler.compile().text())
+        used |= compiler.used_inline
+    for name in sorted(used):
+        helper_intrinsics, text = _inline_text(name)
+        intrinsics |= helper_intrinsics
+        parts.append(text)
+    return "\n\n".join([parts[0], *sorted(intrinsics), *parts[1:]]) + "\n"
 
 
 def optimized_module(target: NativeTarget, text: str) -> llvm.ModuleRef:
@@ -948,47 +962,22 @@ def load_object(target: NativeTarget, code: bytes, regions: list[list[RegionBloc
 COMPILE_TIMES = {"build": 0.0, "optimize": 0.0, "codegen": 0.0}
 
 
-def _merge_declarations(text: str) -> str:
-    """Keep one ``declare`` of each function (intrinsics both parts use)."""
-    seen: set[str] = set()
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("declare"):
-            name = line.split("@", 1)[1].split("(", 1)[0]
-            if name in seen:
-                continue
-            seen.add(name)
-        lines.append(line)
-    return "\n".join(lines)
-
-
 INLINE_HELPERS = ("flags_compute", "flag_c", "flag_p", "flag_a", "flag_z", "flag_s", "flag_o")
 
 
 def warm_up(target: NativeTarget) -> None:
     """Render what every module appends (the flag helpers) ahead of the first batch."""
     for name in INLINE_HELPERS:
-        _inline_text(target.triple, name)
-
-
-def _is_called(module: lir.Module, function: lir.Function) -> bool:
-    for candidate in module.functions:
-        for block in candidate.blocks:
-            for instruction in block.instructions:
-                if isinstance(instruction, lir.CallInstr) and instruction.callee is function:
-                    return True
-    return False
+        _inline_text(name)
 
 
 @functools.lru_cache(maxsize=16)
-def _inline_text(triple: str, name: str) -> str:
-    """The LLVM text of one inlinable flag helper (and its per-kind bodies)."""
-    module = lir.Module(name="flags")
-    module.triple = triple
-    flags_compute_function(module, inline=True, flag=None if name == "flags_compute" else name[-1])
-    text = str(module)
-    return "\n" + "\n".join(line for line in text.splitlines()
-                             if not line.startswith(("; ModuleID", "target triple", "target datalayout", "source_filename")))
+def _inline_text(name: str) -> tuple[frozenset[str], str]:
+    """The LLVM text of one inlinable flag helper and its per-kind bodies,
+    and the intrinsics they declare."""
+    intrinsics: set[str] = set()
+    functions = flags_compute_function(intrinsics, inline=True, flag=None if name == "flags_compute" else name[-1])
+    return frozenset(intrinsics), "\n\n".join(function.text() for function in functions)
 
 
 def _function_text(text: str, name: str, assembly: bool = False) -> str:
