@@ -256,6 +256,8 @@ class Mmu:
         global pages)."""
         log, native = self.fill_log, self.native
         assert native is not None
+        if not log[0]:
+            return
         kept: dict[int, None] = {}
         for record in log[FILL_LOG_HEADER:FILL_LOG_HEADER + log[0]]:
             if keep_global and record & FILL_GLOBAL:

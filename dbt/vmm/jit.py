@@ -215,8 +215,14 @@ class Jit:
 
     def _helper(self, number: int, a: int, b: int, c: int, d: int) -> int:
         try:
-            self._sync_icount()
-            result = self.helper_functions[number](*(a, b, c, d)[:self.helper_arity[number]])
+            # (_sync_icount, inline: this runs for every helper native code calls)
+            self.machine.icount = self.entry_icount + self.entry_budget - self.slots[Slot.BUDGET]
+            arity = self.helper_arity[number]
+            function = self.helper_functions[number]
+            if arity == 4:
+                result = function(a, b, c, d)
+            else:
+                result = function(*(a, b, c, d)[:arity])
             return (result or 0) & 0xFFFFFFFFFFFFFFFF
         except BaseException as error:  # noqa: BLE001
             self.pending = error
@@ -568,9 +574,10 @@ class Jit:
         """Mappings from EIP to code changed: empty the native look-up table
         (heads re-publish themselves when Python reaches them again)."""
         self.generation += 1
-        for index in self.installed:
-            self.table[index].function = None
-        self.installed.clear()
+        if self.installed:
+            for index in self.installed:
+                self.table[index].function = None
+            self.installed.clear()
         self.installed_pages.clear()
 
     def forget_pages(self, eip_pages: tuple[int, ...]) -> None:
