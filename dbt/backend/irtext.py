@@ -91,7 +91,7 @@ class Block:
     def __init__(self, name: str) -> None:
         self.name = name
         self.phis: list[Phi] = []
-        self.lines: list[str] = []
+        self.lines: list[str | Switch] = []  # a switch is rendered with the text: its cases come later
         self.is_terminated = False
 
     @property
@@ -193,7 +193,7 @@ class Builder:
         self.block = block
 
     def _line(self, line: str | Switch) -> None:
-        self.block.lines.append(line)  # type: ignore[arg-type]
+        self.block.lines.append(line)
 
     def _value(self, type: Type, text: str) -> Value:
         ref = self.function.fresh()
