@@ -136,12 +136,13 @@ class Switch:
 class Function:
     """A function definition (or, with no blocks, a declaration)."""
 
-    def __init__(self, name: str, type: Type, linkage: str = "", attributes: str = "") -> None:
+    def __init__(self, name: str, type: Type, linkage: str = "", attributes: str = "", convention: str = "") -> None:
         assert type.result is not None
         self.name = name
         self.type = type
         self.linkage = linkage
         self.attributes = attributes
+        self.convention = convention  # a calling convention (its callers must name it too)
         self.args = [Value(param, f"%a{index}") for index, param in enumerate(type.params)]
         self.blocks: list[Block] = []
         self._names: dict[str, int] = {}  # blocks and named values share one namespace
@@ -169,7 +170,7 @@ class Function:
     def text(self) -> str:
         assert self.type.result is not None
         params = ", ".join(f"{arg.type} {arg.ref}" for arg in self.args)
-        head = " ".join(part for part in ("define", self.linkage, str(self.type.result)) if part)
+        head = " ".join(part for part in ("define", self.linkage, self.convention, str(self.type.result)) if part)
         attributes = f" {self.attributes}" if self.attributes else ""
         lines = [f"{head} @{self.name}({params}){attributes} {{"]
         for block in self.blocks:
@@ -326,10 +327,11 @@ class Builder:
         self._line(f"  store {value}, ptr {pointer.ref}{aligned}")
 
     # -- control -------------------------------------------------------------------------------
-    def call(self, callee: Value | Function, arguments: Sequence[Value]) -> Value:
+    def call(self, callee: Value | Function, arguments: Sequence[Value], convention: str = "") -> Value:
         signature = callee.type.pointee if isinstance(callee, Value) else callee.type
         assert signature is not None and signature.result is not None
-        text = f"call {signature.result} {callee.ref}({', '.join(str(a) for a in arguments)})"
+        cc = f"{convention} " if convention else ""
+        text = f"call {cc}{signature.result} {callee.ref}({', '.join(str(a) for a in arguments)})"
         if signature.result is VOID:
             self._line(f"  {text}")
             return Value(VOID, "")

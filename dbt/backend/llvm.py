@@ -79,6 +79,18 @@ STATE = I32.as_pointer()
 REGION_TYPE = function_type(I32, [STATE])
 # dbt_walk_read(state, ram, ram_size, tlb, log, address, user) -> page offset in RAM or TLB_INVALID
 WALK_READ_TYPE = function_type(I32, [STATE, I8.as_pointer(), I32, I32.as_pointer(), I32.as_pointer(), I32, I32])
+# The callbacks into Python (see Bindings).
+SLOW_LOAD_TYPE = function_type(I64, [I32, I32])
+SLOW_STORE_TYPE = function_type(I32, [I32, I32, I32])
+HELPER_TYPE = function_type(I64, [I32, I64, I64, I64, I64])
+# Slow paths call the runtime's functions in this convention: they keep
+# almost every register, so the region's guest registers stay where they
+# are across the call instead of being saved and restored around each one
+# (measured: 4% less code generation time and object code on the compute
+# guest, 3% less compiling on multitask; slow paths are rarely run).
+PRESERVING = "preserve_mostcc"
+TRAMPOLINES = {"dbt_call_slow_load": SLOW_LOAD_TYPE, "dbt_call_slow_store": SLOW_STORE_TYPE,
+               "dbt_call_helper": HELPER_TYPE}
 
 _names = itertools.count()
 
@@ -124,6 +136,7 @@ class NativeTarget:
         self.dispatch = ctypes.PYFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
             self.engine.get_function_address("dbt_dispatch"))
         self.walk_read = self.engine.get_function_address("dbt_walk_read")
+        self.trampolines = {name: self.engine.get_function_address(name) for name in TRAMPOLINES}
 
     def optimize(self, module: llvm.ModuleRef) -> None:
         """dbt's pass list rather than LLVM's O2 pipeline.
@@ -161,7 +174,8 @@ class NativeTarget:
 def _runtime_ir(triple: str) -> str:
     """The code every region uses: the dispatcher and the flags helper."""
     intrinsics: set[str] = set()
-    functions = [_dispatcher(), _page_walk(), *flags_compute_function(intrinsics)]
+    functions = [_dispatcher(), _page_walk(), *(_trampoline(name, signature) for name, signature in TRAMPOLINES.items()),
+                 *flags_compute_function(intrinsics)]
     return "\n\n".join([f'target triple = "{triple}"', *sorted(intrinsics), *(f.text() for f in functions)])
 
 
@@ -223,7 +237,7 @@ def _page_walk() -> Function:
     the read TLB entry, records the fill in ``log`` (for the MMU's flush) and
     returns the page's offset in RAM; anything else (a fault, MMIO, a full
     log) returns TLB_INVALID and the monitor's slow path takes the access."""
-    function = Function("dbt_walk_read", WALK_READ_TYPE)
+    function = Function("dbt_walk_read", WALK_READ_TYPE, convention=PRESERVING)
     state, ram, ram_size, tlb, log, address, user = function.args
     b = Builder(function, function.append_basic_block("entry"))
     give_up = function.append_basic_block("give_up")
@@ -306,6 +320,18 @@ def _page_walk() -> Function:
     return function
 
 
+def _trampoline(name: str, signature: irtext.Type) -> Function:
+    """name(arguments..., callback) calls the C function ``callback`` with
+    the arguments, in the register-preserving convention for its caller."""
+    assert signature.result is not None
+    function = Function(name, function_type(signature.result, [*signature.params, signature.as_pointer()]),
+                        convention=PRESERVING)
+    b = Builder(function, function.append_basic_block("entry"))
+    *arguments, callback = function.args
+    b.ret(b.call(callback, arguments))
+    return function
+
+
 @dataclass
 class RegionBlock:
     """What the region compiler needs of one translated block."""
@@ -345,6 +371,7 @@ class Bindings:
     code_pages: int = 0  # one byte per RAM page: nonzero when it holds translated code
     counters: int = 0  # uint64 per compiled block: executions in native code
     walk_read: int = 0  # dbt_walk_read in the runtime (0: every TLB miss goes to the monitor)
+    trampolines: dict[str, int] | None = None  # the runtime's dbt_call_* (None: call the callbacks directly)
     fill_log: int = 0  # uint32 array: the TLB fills native code made (see dbt_walk_read)
     user: bool = False  # the read TLB is the user one (the code runs at the guest's CPL 3)
 
@@ -717,9 +744,8 @@ class RegionCompiler:
         walked: tuple[Any, Any] | None = None
         if not self.identity and self.bind.walk_read:
             walked = self._walked_load(width, address, done)
-        callback = function_type(I64, [I32, I32])
         self._publish_block_start()
-        raw = b.call(self._callee(self.bind.slow_load, callback), [address, const(I32, size)])
+        raw = self._call_back("dbt_call_slow_load", self.bind.slow_load, [address, const(I32, size)])
         failed = b.icmp_signed("<", raw, const(I64, 0))
         self._side_exit(failed, self._interrupted, "ld_interrupted")
         slow_value = b.trunc(raw, INT[width])
@@ -745,7 +771,7 @@ class RegionCompiler:
         monitor = self.function.append_basic_block("ld_monitor")
         b.cbranch(b.icmp_unsigned("<=", within, const(I32, 0x1000 - size)), walk, monitor)
         b.position_at_end(walk)
-        page = b.call(self._callee(self.bind.walk_read, WALK_READ_TYPE), [
+        page = b.call(self._callee(self.bind.walk_read, WALK_READ_TYPE), convention=PRESERVING, arguments=[
             self.state, self._ptr(self.bind.ram, I8), const(I32, self.bind.ram_size),
             self._ptr(self.bind.read_tlb, I32), self._ptr(self.bind.fill_log, I32), address,
             const(I32, int(self.bind.user))])
@@ -770,10 +796,9 @@ class RegionCompiler:
         b.store(value, b.bitcast(pointer, INT[width].as_pointer()), align=1)
         b.branch(done)
         b.position_at_end(slow)
-        callback = function_type(I32, [I32, I32, I32])
         wide = b.zext(value, I32) if width < 32 else value
         self._publish_block_start()
-        status = b.call(self._callee(self.bind.slow_store, callback), [address, const(I32, size), wide])
+        status = self._call_back("dbt_call_slow_store", self.bind.slow_store, [address, const(I32, size), wide])
         self._side_exit(b.icmp_unsigned("!=", status, const(I32, 0)), self._interrupted, "st_interrupted")
         b.branch(done)
         b.position_at_end(done)
@@ -794,12 +819,11 @@ class RegionCompiler:
             self._spill()
         wide = [b.zext(a, I64) if a.type.width < 64 else a for a in args]
         wide += [const(I64, 0)] * (4 - len(wide))
-        callback = function_type(I64, [I32, I64, I64, I64, I64])
         exit_code = self._state_slot(Slot.EXIT_CODE)
         b.store(const(I32, 0), exit_code)
         self._publish_block_start()
-        result = b.call(self._callee(self.bind.helper, callback),
-                        [const(I32, self.bind.helper_ids[helper.name]), *wide])
+        result = self._call_back("dbt_call_helper", self.bind.helper,
+                                 [const(I32, self.bind.helper_ids[helper.name]), *wide])
         failed = b.icmp_unsigned("!=", b.load(exit_code), const(I32, 0))
         if helper.writes_state:
             self._side_exit(failed, self._interrupted_after_spill, "call_interrupted")
@@ -808,6 +832,18 @@ class RegionCompiler:
             self._side_exit(failed, self._interrupted, "call_interrupted")
         if inst.dst is not None:
             self.values[inst.dst.index] = b.trunc(result, INT[inst.dst.width]) if inst.dst.width < 64 else result
+
+    def _call_back(self, trampoline: str, callback: int, arguments: list[irtext.Value]) -> irtext.Value:
+        """Call a callback into Python, through the runtime's register-
+        preserving trampoline when the bindings name one."""
+        signature = TRAMPOLINES[trampoline]
+        through = self.bind.trampolines.get(trampoline, 0) if self.bind.trampolines else 0
+        if not through:
+            return self.b.call(self._callee(callback, signature), arguments)
+        assert signature.result is not None
+        via = function_type(signature.result, [*signature.params, signature.as_pointer()])
+        return self.b.call(self._callee(through, via), [*arguments, self._callee(callback, signature)],
+                           convention=PRESERVING)
 
     def _publish_block_start(self) -> None:
         """Before a callback into Python: the state's budget slot says what

@@ -180,6 +180,7 @@ class Jit:
             ram_size=self.machine.memory.size_bytes,
             counters=ctypes.addressof(self.counters),
             walk_read=self.target.walk_read,
+            trampolines=self.target.trampolines,
             fill_log=ctypes.addressof(self.machine.mmu.fill_log),
             user=privilege == USER,
             code_pages=ctypes.addressof(ctypes.c_char.from_buffer(self.machine.memory.code_pages)),
