@@ -85,6 +85,24 @@ def test_a_region_is_installed_only_if_its_code_did_not_change_while_it_compiled
         assert f"{region.name}:" in region.assembly.splitlines()[0] and region.size > 0
 
 
+def test_the_worker_s_code_is_released_when_its_region_is_invalidated() -> None:
+    """Object code from the worker lives in an engine of its own, closed
+    when the region's code is invalidated (MCJIT cannot remove an object
+    file from a shared engine); nothing refers to the code any more."""
+    machine = _machine_with_a_cold_loop()
+    jit = machine.jit
+    assert jit is not None
+    block = _send_loop(machine)
+    jit.collect(wait=True)
+    (region,) = jit.regions
+    assert region.engine is not None and region.engine is not jit.target.engine and not region.engine.closed
+    machine.memory.load_image(LOOP + 2, bytes([5]))  # the ADD's immediate: 3 -> 5
+    machine.cache.invalidate_range(LOOP + 2, 1)
+    assert not region.live and region.engine.closed and not jit.regions
+    assert id(block) not in jit.region_of_head and block.artifacts["tier"] == "cold"
+    assert all(entry.function != region.address for entry in jit.table)
+
+
 def test_a_batch_left_by_a_finished_run_does_not_reach_the_next_machine() -> None:
     """A run that ends with a batch at the worker forgets it; the next
     machine's batch waits until the worker is free (the guest running on

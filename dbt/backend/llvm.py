@@ -122,8 +122,7 @@ class NativeTarget:
     def __init__(self) -> None:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        target = llvm.Target.from_default_triple()
-        self.machine = target.create_target_machine(opt=2, codemodel="jitdefault")
+        self.machine = self._target_machine()
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
         self.triple = llvm.get_process_triple()
         module = llvm.parse_assembly(_runtime_ir(self.triple))
@@ -137,6 +136,17 @@ class NativeTarget:
             self.engine.get_function_address("dbt_dispatch"))
         self.walk_read = self.engine.get_function_address("dbt_walk_read")
         self.trampolines = {name: self.engine.get_function_address(name) for name in TRAMPOLINES}
+
+    @staticmethod
+    def _target_machine() -> llvm.TargetMachine:
+        return llvm.Target.from_default_triple().create_target_machine(opt=2, codemodel="jitdefault")
+
+    def object_engine(self) -> llvm.ExecutionEngine:
+        """An engine of its own for one object file of the compile worker:
+        MCJIT cannot remove an object file, but closing its engine releases
+        the code (about 0.8 ms to make one; each engine owns its target
+        machine)."""
+        return llvm.create_mcjit_compiler(llvm.parse_assembly(""), self._target_machine())
 
     def optimize(self, module: llvm.ModuleRef) -> None:
         """dbt's pass list rather than LLVM's O2 pipeline.
@@ -383,6 +393,7 @@ class CompiledRegion:
     blocks: list[int]
     address: int = 0
     module: Any = None  # compiled in this process: the optimized module, which the engine holds
+    engine: Any = None  # compiled by the worker: the engine holding its module's object code alone
     live: bool = True
     target: Any = None
     # Compiled by the worker, which sent object code only: what rebuilds the
@@ -985,11 +996,13 @@ def object_code(target: NativeTarget, bindings: Bindings, regions: list[list[Reg
 
 def load_object(target: NativeTarget, code: bytes, regions: list[list[RegionBlock]], names: list[str],
                 bindings: Bindings, identity_mapped: bool) -> list[CompiledRegion]:
-    """Link object code the compile worker made into the engine."""
-    target.engine.add_object_file(llvm.ObjectFileRef.from_data(code))
-    target.engine.finalize_object()
+    """Link object code the compile worker made, in an engine of its own
+    (closing it releases the code once none of its regions is live)."""
+    engine = target.object_engine()
+    engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    engine.finalize_object()
     return [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target,
-                           address=target.engine.get_function_address(name),
+                           address=engine.get_function_address(name), engine=engine,
                            source=(bindings, region, identity_mapped))
             for region, name in zip(regions, names, strict=True)]
 

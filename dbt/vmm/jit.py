@@ -13,7 +13,9 @@ monitor has work; what the native code returns is then served here.
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +127,7 @@ class Jit:
         self.serve_address = ctypes.cast(self._serve_callback, ctypes.c_void_p).value
         self.executor: Any = None  # set by the executor that runs the machine
         self.running = False  # native code is on the stack
-        self.doomed: list[Any] = []  # modules to release once it is not
+        self.doomed: list[Callable[[], object]] = []  # releases of native code, for once it is not
         self.helper_list = sorted(machine.helpers)
         self.helper_functions = [machine.helpers[name] for name in self.helper_list]
         self.helper_arity: dict[int, int] = {}
@@ -563,12 +565,19 @@ class Jit:
                 del self.region_of_head[id(block)]
                 block.function = block.artifacts.get("cold_function", block.function)
                 block.artifacts["tier"] = "cold"
-        module = region.module
+        # The native code is released with the last live region of its
+        # module (compiled here) or engine (object code from the worker).
+        module, engine = region.module, region.engine
+        release: Callable[[], object] | None = None
         if module is not None and not any(r.live and r.module is module for r in self.regions):
-            if self.running:  # a callback from native code: its caller may be in this module
-                self.doomed.append(module)
+            release = functools.partial(self.target.engine.remove_module, module)
+        elif engine is not None and not any(r.live and r.engine is engine for r in self.regions):
+            release = engine.close
+        if release is not None:
+            if self.running:  # a callback from native code: its caller may be in this code
+                self.doomed.append(release)
             else:
-                self.target.engine.remove_module(module)  # the native code is released
+                release()
         self.regions = [r for r in self.regions if r.live]
 
     def forget_virtual(self) -> None:
@@ -623,7 +632,7 @@ class Jit:
             self._retire()
             self.native_transitions += slots[Slot.NATIVE_TRANSITIONS]
             while self.doomed:
-                self.target.engine.remove_module(self.doomed.pop())
+                self.doomed.pop()()
         self.last_code = code
         if code == NEED_LOOKUP:
             self.native_lookups_missed += 1
