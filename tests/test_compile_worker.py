@@ -103,6 +103,26 @@ def test_the_worker_s_code_is_released_when_its_region_is_invalidated() -> None:
     assert all(entry.function != region.address for entry in jit.table)
 
 
+def test_code_compiled_in_the_monitor_is_released_too() -> None:
+    """A module compiled in the monitor also has an engine of its own
+    (removing a module from MCJIT gives back its IR but keeps its code)."""
+    machine = Machine(MachineConfig(mode="native", jit="on", jit_compile="foreground", jit_threshold=10,
+                                    serial_sink=lambda d: None, max_insns=100_000))
+    encoding, _ = Ks(KS_ARCH_X86, KS_MODE_32).asm(PROGRAM.replace("1000", "30000"), BASE)
+    machine.memory.load_image(BASE, bytes(encoding))
+    machine.slots[Slot.EIP] = BASE
+    outcome = run(machine)
+    assert outcome.ending is Ending.HALTED and machine.slots[Slot.ESI] == 90000
+    jit = machine.jit
+    assert jit is not None and jit.regions
+    engines = {id(region.engine): region.engine for region in jit.regions}
+    assert all(engine is not None and engine is not jit.target.engine and not engine.closed
+               for engine in engines.values())
+    machine.memory.load_image(LOOP + 2, bytes([5]))
+    machine.cache.invalidate_range(LOOP + 2, 1)
+    assert not jit.regions and all(engine.closed for engine in engines.values())
+
+
 def test_a_batch_left_by_a_finished_run_does_not_reach_the_next_machine() -> None:
     """A run that ends with a batch at the worker forgets it; the next
     machine's batch waits until the worker is free (the guest running on

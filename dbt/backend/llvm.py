@@ -141,11 +141,13 @@ class NativeTarget:
     def _target_machine() -> llvm.TargetMachine:
         return llvm.Target.from_default_triple().create_target_machine(opt=2, codemodel="jitdefault")
 
-    def object_engine(self) -> llvm.ExecutionEngine:
-        """An engine of its own for one object file of the compile worker:
-        MCJIT cannot remove an object file, but closing its engine releases
-        the code (about 0.8 ms to make one; each engine owns its target
-        machine)."""
+    def own_engine(self) -> llvm.ExecutionEngine:
+        """An engine of its own for one module of regions (its IR, or its
+        object code from the compile worker).  MCJIT frees generated code
+        only with its engine: removing a module gives back its IR, and an
+        object file cannot be removed at all; closing this engine releases
+        the module's code.  (About 0.1 ms to make; each engine owns its
+        target machine.)"""
         return llvm.create_mcjit_compiler(llvm.parse_assembly(""), self._target_machine())
 
     def optimize(self, module: llvm.ModuleRef) -> None:
@@ -393,7 +395,7 @@ class CompiledRegion:
     blocks: list[int]
     address: int = 0
     module: Any = None  # compiled in this process: the optimized module, which the engine holds
-    engine: Any = None  # compiled by the worker: the engine holding its module's object code alone
+    engine: Any = None  # the engine holding this region's module alone (closed when all its regions die)
     live: bool = True
     target: Any = None
     # Compiled by the worker, which sent object code only: what rebuilds the
@@ -968,18 +970,19 @@ def _built_and_optimized(target: NativeTarget, bindings: Bindings, regions: list
 
 def compile_module(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]],
                    identity_mapped: bool = False) -> list[CompiledRegion]:
-    """Compile regions (each a list of blocks, head first) into one module
-    and add it to the engine, in this thread."""
+    """Compile regions (each a list of blocks, head first) into one module,
+    in this thread, in an engine of its own (see ``NativeTarget.own_engine``)."""
     names = region_names(regions)
     parsed, seconds = _built_and_optimized(target, bindings, regions, names, identity_mapped)
     started = time.perf_counter()
-    target.engine.add_module(parsed)
-    target.engine.finalize_object()
+    engine = target.own_engine()
+    engine.add_module(parsed)
+    engine.finalize_object()
     seconds["codegen"] = time.perf_counter() - started
     for step, value in seconds.items():
         COMPILE_TIMES[step] += value
     return [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target, module=parsed,
-                           address=target.engine.get_function_address(name))
+                           engine=engine, address=engine.get_function_address(name))
             for region, name in zip(regions, names, strict=True)]
 
 
@@ -997,8 +1000,8 @@ def object_code(target: NativeTarget, bindings: Bindings, regions: list[list[Reg
 def load_object(target: NativeTarget, code: bytes, regions: list[list[RegionBlock]], names: list[str],
                 bindings: Bindings, identity_mapped: bool) -> list[CompiledRegion]:
     """Link object code the compile worker made, in an engine of its own
-    (closing it releases the code once none of its regions is live)."""
-    engine = target.object_engine()
+    (see ``NativeTarget.own_engine``)."""
+    engine = target.own_engine()
     engine.add_object_file(llvm.ObjectFileRef.from_data(code))
     engine.finalize_object()
     return [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target,

@@ -13,7 +13,6 @@ monitor has work; what the native code returns is then served here.
 from __future__ import annotations
 
 import ctypes
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -566,18 +565,13 @@ class Jit:
                 block.function = block.artifacts.get("cold_function", block.function)
                 block.artifacts["tier"] = "cold"
         # The native code is released with the last live region of its
-        # module (compiled here) or engine (object code from the worker).
-        module, engine = region.module, region.engine
-        release: Callable[[], object] | None = None
-        if module is not None and not any(r.live and r.module is module for r in self.regions):
-            release = functools.partial(self.target.engine.remove_module, module)
-        elif engine is not None and not any(r.live and r.engine is engine for r in self.regions):
-            release = engine.close
-        if release is not None:
+        # module: closing the module's own engine frees it.
+        engine = region.engine
+        if engine is not None and not any(r.live and r.engine is engine for r in self.regions):
             if self.running:  # a callback from native code: its caller may be in this code
-                self.doomed.append(release)
+                self.doomed.append(engine.close)
             else:
-                release()
+                engine.close()
         self.regions = [r for r in self.regions if r.live]
 
     def forget_virtual(self) -> None:
