@@ -54,7 +54,6 @@ def function_type(result: Type, params: Sequence[Type]) -> Type:
     return Type(f"{result} ({', '.join(map(str, params))})", result=result, params=tuple(params))
 
 
-VOID = Type("void")
 I1, I8, I16, I32, I64 = (int_type(width) for width in (1, 8, 16, 32, 64))
 INT = {1: I1, 8: I8, 16: I16, 32: I32, 64: I64}
 
@@ -293,11 +292,6 @@ class Builder:
     def trunc(self, value: Value, type: Type) -> Value:
         return self._cast("trunc", value, type)
 
-    def inttoptr(self, value: Value, type: Type) -> Value:
-        if value.ref.lstrip("-").isdigit():  # a constant: no instruction
-            return Value(type, f"inttoptr ({value} to ptr)")
-        return self._cast("inttoptr", value, type)
-
     def bitcast(self, value: Value, type: Type) -> Value:
         """Between pointer types (all ``ptr``): the same value, retyped."""
         assert value.type.pointee is not None and type.pointee is not None
@@ -332,9 +326,6 @@ class Builder:
         assert signature is not None and signature.result is not None
         cc = f"{convention} " if convention else ""
         text = f"call {cc}{signature.result} {callee.ref}({', '.join(str(a) for a in arguments)})"
-        if signature.result is VOID:
-            self._line(f"  {text}")
-            return Value(VOID, "")
         return self._value(signature.result, text)
 
     def phi(self, type: Type, name: str | None = None) -> Phi:

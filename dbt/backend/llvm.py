@@ -92,6 +92,12 @@ PRESERVING = "preserve_mostcc"
 TRAMPOLINES = {"dbt_call_slow_load": SLOW_LOAD_TYPE, "dbt_call_slow_store": SLOW_STORE_TYPE,
                "dbt_call_helper": HELPER_TYPE}
 
+
+def _trampoline_type(signature: irtext.Type) -> irtext.Type:
+    """A trampoline's type: the callback's arguments, then the callback."""
+    assert signature.result is not None
+    return function_type(signature.result, [*signature.params, signature.as_pointer()])
+
 _names = itertools.count()
 
 
@@ -335,9 +341,7 @@ def _page_walk() -> Function:
 def _trampoline(name: str, signature: irtext.Type) -> Function:
     """name(arguments..., callback) calls the C function ``callback`` with
     the arguments, in the register-preserving convention for its caller."""
-    assert signature.result is not None
-    function = Function(name, function_type(signature.result, [*signature.params, signature.as_pointer()]),
-                        convention=PRESERVING)
+    function = Function(name, _trampoline_type(signature), convention=PRESERVING)
     b = Builder(function, function.append_basic_block("entry"))
     *arguments, callback = function.args
     b.ret(b.call(callback, arguments))
@@ -379,11 +383,11 @@ class Bindings:
     helper: int  # i64 (i32 helper, i64 x 4 args) -> result
     helper_ids: dict[str, int]
     reasons: dict[str, int]  # monitor exit reason -> number
+    trampolines: dict[str, int]  # the runtime's dbt_call_* by name (see TRAMPOLINES)
     ram_size: int = 0
     code_pages: int = 0  # one byte per RAM page: nonzero when it holds translated code
     counters: int = 0  # uint64 per compiled block: executions in native code
     walk_read: int = 0  # dbt_walk_read in the runtime (0: every TLB miss goes to the monitor)
-    trampolines: dict[str, int] | None = None  # the runtime's dbt_call_* (None: call the callbacks directly)
     fill_log: int = 0  # uint32 array: the TLB fills native code made (see dbt_walk_read)
     user: bool = False  # the read TLB is the user one (the code runs at the guest's CPL 3)
 
@@ -486,11 +490,8 @@ class RegionCompiler:
         return const(INT[width], value)
 
     def _ptr(self, address: int, pointee: irtext.Type) -> irtext.Value:
+        """A host address (data, or a function of type ``pointee``)."""
         return pointer_const(address, pointee)
-
-    def _callee(self, address: int, signature: irtext.Type) -> irtext.Value:
-        """A callable pointer to a host function (a Python callback)."""
-        return pointer_const(address, signature)
 
     def value(self, v: Value) -> Any:
         if isinstance(v, Const):
@@ -784,7 +785,7 @@ class RegionCompiler:
         monitor = self.function.append_basic_block("ld_monitor")
         b.cbranch(b.icmp_unsigned("<=", within, const(I32, 0x1000 - size)), walk, monitor)
         b.position_at_end(walk)
-        page = b.call(self._callee(self.bind.walk_read, WALK_READ_TYPE), convention=PRESERVING, arguments=[
+        page = b.call(self._ptr(self.bind.walk_read, WALK_READ_TYPE), convention=PRESERVING, arguments=[
             self.state, self._ptr(self.bind.ram, I8), const(I32, self.bind.ram_size),
             self._ptr(self.bind.read_tlb, I32), self._ptr(self.bind.fill_log, I32), address,
             const(I32, int(self.bind.user))])
@@ -847,16 +848,11 @@ class RegionCompiler:
             self.values[inst.dst.index] = b.trunc(result, INT[inst.dst.width]) if inst.dst.width < 64 else result
 
     def _call_back(self, trampoline: str, callback: int, arguments: list[irtext.Value]) -> irtext.Value:
-        """Call a callback into Python, through the runtime's register-
-        preserving trampoline when the bindings name one."""
+        """Call a callback into Python through the runtime's register-
+        preserving trampoline."""
         signature = TRAMPOLINES[trampoline]
-        through = self.bind.trampolines.get(trampoline, 0) if self.bind.trampolines else 0
-        if not through:
-            return self.b.call(self._callee(callback, signature), arguments)
-        assert signature.result is not None
-        via = function_type(signature.result, [*signature.params, signature.as_pointer()])
-        return self.b.call(self._callee(through, via), [*arguments, self._callee(callback, signature)],
-                           convention=PRESERVING)
+        return self.b.call(self._ptr(self.bind.trampolines[trampoline], _trampoline_type(signature)),
+                           [*arguments, self._ptr(callback, signature)], convention=PRESERVING)
 
     def _publish_block_start(self) -> None:
         """Before a callback into Python: the state's budget slot says what

@@ -217,8 +217,7 @@ class Jit:
 
     def _helper(self, number: int, a: int, b: int, c: int, d: int) -> int:
         try:
-            # (_sync_icount, inline: this runs for every helper native code calls)
-            self.machine.icount = self.entry_icount + self.entry_budget - self.slots[Slot.BUDGET]
+            self._sync_icount()
             arity = self.helper_arity[number]
             function = self.helper_functions[number]
             if arity == 4:
@@ -578,10 +577,9 @@ class Jit:
         """Mappings from EIP to code changed: empty the native look-up table
         (heads re-publish themselves when Python reaches them again)."""
         self.generation += 1
-        if self.installed:
-            for index in self.installed:
-                self.table[index].function = None
-            self.installed.clear()
+        for index in self.installed:
+            self.table[index].function = None
+        self.installed.clear()
         self.installed_pages.clear()
 
     def forget_pages(self, eip_pages: tuple[int, ...]) -> None:
