@@ -209,7 +209,7 @@ class Mmu:
             for privilege in (SUPERVISOR, USER):
                 pair = []
                 for tlb in (self.read_tlb[privilege], self.write_tlb[privilege]):
-                    array = (ctypes.c_uint32 * PAGE_COUNT)()
+                    array = self.memory.table(ctypes.c_uint32, PAGE_COUNT)
                     ctypes.memset(array, 0xFF, ctypes.sizeof(array))
                     for filled, page, _ in self._filled:
                         if filled is tlb and tlb[page] >= 0:
@@ -217,7 +217,7 @@ class Mmu:
                     pair.append(array)
                 native.append((pair[0], pair[1]))
             self.native = native
-            self.fill_log = (ctypes.c_uint32 * (FILL_LOG_HEADER + FILL_LOG_CAPACITY))()
+            self.fill_log = self.memory.table(ctypes.c_uint32, FILL_LOG_HEADER + FILL_LOG_CAPACITY)
             self._mirror = {id(self.read_tlb[p]): native[p][0] for p in (SUPERVISOR, USER)}
             self._mirror.update({id(self.write_tlb[p]): native[p][1] for p in (SUPERVISOR, USER)})
         return self.native

@@ -2,19 +2,27 @@
 
 RAM occupies physical addresses [0, size).  Any other physical address
 belongs to the MMIO bus (a device, or nothing: reads give all ones).  The
-buffer is a ``bytearray`` that is never resized, so its address is stable
-for JIT-compiled code.
+buffer is a writable byte view of the machine's arena (``dbt.memory.arena``):
+at a fixed host address, so compiled code can name it by a constant that
+means the same in another run, and never moved.  The arena also holds the
+map of pages with translated code and, after them, the native tables the
+hot tier's code reads (``tables``).
 """
 
 from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
+from typing import Any
 
 from dbt.devices.bus import Bus
+from dbt.memory.arena import Arena
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
+# Room in the arena for the hot tier's tables: four native TLBs of 4 MiB,
+# the fill log and the execution counters (512 KiB).
+TABLES_BYTES = 20 << 20
 
 
 class PhysicalMemory:
@@ -24,12 +32,14 @@ class PhysicalMemory:
         if size_bytes > 3 << 30:
             raise ValueError("guest memory above 3 GiB would overlap the MMIO hole")
         self.size_bytes = size_bytes
-        self.ram = bytearray(size_bytes)
-        self.bus = bus
         self.page_count = size_bytes >> PAGE_SHIFT
+        self.arena = Arena(size_bytes + self.page_count + TABLES_BYTES + 2 * PAGE_SIZE)
+        self.ram = self.arena.bytes_view(self.arena.take(size_bytes, PAGE_SIZE), size_bytes)
+        self.bus = bus
         # Nonzero for pages that hold translated code; a store to such a page
         # asks ``code_write`` whether it changed translated bytes.
-        self.code_pages = bytearray(self.page_count)
+        self.code_pages_offset = self.arena.take(self.page_count)
+        self.code_pages = self.arena.bytes_view(self.code_pages_offset, self.page_count)
         self.code_write: Callable[[int, int], bool] = lambda address, size: False
         # Drops the translations that overlap a range (the cache installs it).
         self.code_invalidate: Callable[[int, int], None] = lambda address, size: None
@@ -37,7 +47,16 @@ class PhysicalMemory:
     @property
     def host_address(self) -> int:
         """Where RAM starts in the monitor's address space (for JIT code)."""
-        return ctypes.addressof(ctypes.c_char.from_buffer(self.ram))
+        return self.arena.address
+
+    @property
+    def code_pages_address(self) -> int:
+        return self.arena.address + self.code_pages_offset
+
+    def table(self, element: Any, count: int) -> Any:
+        """A new zeroed ctypes array of ``count`` ``element``s in the arena,
+        for the hot tier (the same machine gets the same addresses)."""
+        return self.arena.array(element, count, self.arena.take(count * ctypes.sizeof(element)))
 
     def is_ram(self, address: int, size_bytes: int = 1) -> bool:
         return 0 <= address and address + size_bytes <= self.size_bytes

@@ -161,7 +161,7 @@ class Jit:
         self.last_code = 0
         # Executions of compiled blocks in native code, one counter each,
         # added to the blocks' own counts by ``fold_counters``.
-        self.counters = (ctypes.c_uint64 * COUNTERS)()
+        self.counters = machine.memory.table(ctypes.c_uint64, COUNTERS)
         self.counted: list[TranslatedBlock | None] = []
         self.entry_icount = 0
         self.entry_budget = 0
@@ -184,7 +184,7 @@ class Jit:
             trampolines=self.target.trampolines,
             fill_log=ctypes.addressof(self.machine.mmu.fill_log),
             user=privilege == USER,
-            code_pages=ctypes.addressof(ctypes.c_char.from_buffer(self.machine.memory.code_pages)),
+            code_pages=self.machine.memory.code_pages_address,
         )
 
     def _reason_id(self, reason: str) -> int:
