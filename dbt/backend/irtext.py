@@ -81,6 +81,16 @@ def pointer_const(address: int, pointee: Type) -> Value:
     return Value(pointee.as_pointer(), f"inttoptr (i64 {address} to ptr)")
 
 
+def external(name: str, pointee: Type, declarations: set[str], convention: str = "") -> Value:
+    """A function the module leaves to the linker: its declaration (of type
+    ``pointee``, in ``convention``) joins ``declarations``, which the module
+    carries."""
+    assert pointee.result is not None
+    cc = f"{convention} " if convention else ""
+    declarations.add(f"declare {cc}{pointee.result} @{name}({', '.join(map(str, pointee.params))})")
+    return Value(pointee.as_pointer(), f"@{name}")
+
+
 class Block:
     """A basic block: its phis (whose incoming edges may come later), its
     other instructions, and whether a terminator ended it."""
@@ -186,7 +196,7 @@ class Builder:
     def __init__(self, function: Function, block: Block, intrinsics: set[str] | None = None) -> None:
         self.function = function
         self.block = block
-        # Declarations of the intrinsics used, for the module to carry.
+        # Declarations of the intrinsics and external functions used, for the module to carry.
         self.intrinsics: set[str] = set() if intrinsics is None else intrinsics
 
     def position_at_end(self, block: Block) -> None:

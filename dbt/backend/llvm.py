@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,8 +96,6 @@ def _trampoline_type(signature: irtext.Type) -> irtext.Type:
     """A trampoline's type: the callback's arguments, then the callback."""
     assert signature.result is not None
     return function_type(signature.result, [*signature.params, signature.as_pointer()])
-
-_names = itertools.count()
 
 
 class TableEntry(ctypes.Structure):
@@ -391,6 +388,22 @@ class Bindings:
     fill_log: int = 0  # uint32 array: the TLB fills native code made (see dbt_walk_read)
     user: bool = False  # the read TLB is the user one (the code runs at the guest's CPL 3)
 
+    def symbols(self) -> dict[str, int]:
+        """The functions region code calls by name (the callbacks, the page
+        walk, the trampolines), which the loader binds to these addresses."""
+        functions = {"dbt_slow_load": self.slow_load, "dbt_slow_store": self.slow_store, "dbt_helper": self.helper,
+                     "dbt_walk_read": self.walk_read}
+        return {**{name: address for name, address in functions.items() if address}, **self.trampolines}
+
+
+def _link(engine: llvm.ExecutionEngine, bindings: Bindings) -> None:
+    """Bind a module's symbols to this machine's functions and make its code
+    runnable.  The symbol table is the process's, so binding and finalizing
+    go together (the monitor links one module at a time)."""
+    for name, address in bindings.symbols().items():
+        llvm.add_symbol(name, address)
+    engine.finalize_object()
+
 
 @dataclass
 class CompiledRegion:
@@ -490,8 +503,18 @@ class RegionCompiler:
         return const(INT[width], value)
 
     def _ptr(self, address: int, pointee: irtext.Type) -> irtext.Value:
-        """A host address (data, or a function of type ``pointee``)."""
+        """A host data address (RAM, a TLB, the counters) as a constant: LLVM
+        then reaches all of them from one base register.  They lie in the
+        machine's arena, at addresses a later run gets again (see
+        ``dbt.memory.arena``)."""
         return pointer_const(address, pointee)
+
+    def _function(self, name: str, signature: irtext.Type, convention: str = "") -> irtext.Value:
+        """A host function the region calls (a runtime trampoline, the page
+        walk, a callback into Python), by the symbol the loader binds (see
+        ``Bindings.symbols``): their addresses differ from run to run, and
+        calls are rare enough that a symbol costs nothing measurable."""
+        return irtext.external(name, signature, self.b.intrinsics, convention)
 
     def value(self, v: Value) -> Any:
         if isinstance(v, Const):
@@ -759,7 +782,7 @@ class RegionCompiler:
         if not self.identity and self.bind.walk_read:
             walked = self._walked_load(width, address, done)
         self._publish_block_start()
-        raw = self._call_back("dbt_call_slow_load", self.bind.slow_load, [address, const(I32, size)])
+        raw = self._call_back("dbt_call_slow_load", "dbt_slow_load", [address, const(I32, size)])
         failed = b.icmp_signed("<", raw, const(I64, 0))
         self._side_exit(failed, self._interrupted, "ld_interrupted")
         slow_value = b.trunc(raw, INT[width])
@@ -785,7 +808,7 @@ class RegionCompiler:
         monitor = self.function.append_basic_block("ld_monitor")
         b.cbranch(b.icmp_unsigned("<=", within, const(I32, 0x1000 - size)), walk, monitor)
         b.position_at_end(walk)
-        page = b.call(self._ptr(self.bind.walk_read, WALK_READ_TYPE), convention=PRESERVING, arguments=[
+        page = b.call(self._function("dbt_walk_read", WALK_READ_TYPE, PRESERVING), convention=PRESERVING, arguments=[
             self.state, self._ptr(self.bind.ram, I8), const(I32, self.bind.ram_size),
             self._ptr(self.bind.read_tlb, I32), self._ptr(self.bind.fill_log, I32), address,
             const(I32, int(self.bind.user))])
@@ -812,7 +835,7 @@ class RegionCompiler:
         b.position_at_end(slow)
         wide = b.zext(value, I32) if width < 32 else value
         self._publish_block_start()
-        status = self._call_back("dbt_call_slow_store", self.bind.slow_store, [address, const(I32, size), wide])
+        status = self._call_back("dbt_call_slow_store", "dbt_slow_store", [address, const(I32, size), wide])
         self._side_exit(b.icmp_unsigned("!=", status, const(I32, 0)), self._interrupted, "st_interrupted")
         b.branch(done)
         b.position_at_end(done)
@@ -836,7 +859,7 @@ class RegionCompiler:
         exit_code = self._state_slot(Slot.EXIT_CODE)
         b.store(const(I32, 0), exit_code)
         self._publish_block_start()
-        result = self._call_back("dbt_call_helper", self.bind.helper,
+        result = self._call_back("dbt_call_helper", "dbt_helper",
                                  [const(I32, self.bind.helper_ids[helper.name]), *wide])
         failed = b.icmp_unsigned("!=", b.load(exit_code), const(I32, 0))
         if helper.writes_state:
@@ -847,12 +870,13 @@ class RegionCompiler:
         if inst.dst is not None:
             self.values[inst.dst.index] = b.trunc(result, INT[inst.dst.width]) if inst.dst.width < 64 else result
 
-    def _call_back(self, trampoline: str, callback: int, arguments: list[irtext.Value]) -> irtext.Value:
-        """Call a callback into Python through the runtime's register-
-        preserving trampoline."""
+    def _call_back(self, trampoline: str, callback: str, arguments: list[irtext.Value]) -> irtext.Value:
+        """Call the callback into Python named ``callback`` (see
+        ``Bindings.symbols``) through the runtime's register-preserving
+        trampoline."""
         signature = TRAMPOLINES[trampoline]
-        return self.b.call(self._ptr(self.bind.trampolines[trampoline], _trampoline_type(signature)),
-                           [*arguments, self._ptr(callback, signature)], convention=PRESERVING)
+        function = self._function(trampoline, _trampoline_type(signature), PRESERVING)
+        return self.b.call(function, [*arguments, self._function(callback, signature)], convention=PRESERVING)
 
     def _publish_block_start(self) -> None:
         """Before a callback into Python: the state's budget slot says what
@@ -924,9 +948,10 @@ def flags_compute_function(intrinsics: set[str], inline: bool = False, flag: str
 
 
 def region_names(regions: list[list[RegionBlock]]) -> list[str]:
-    """Symbol names for regions' functions, unique in this process (every
-    module, compiled here or by the compile worker, joins one engine)."""
-    return [f"guest_0x{region[0].pc:08x}_{next(_names)}" for region in regions]
+    """Symbol names for a module's region functions.  Every module is linked
+    in an engine of its own, so they need differ only within it; they are
+    the same in every run, as the code cache needs."""
+    return [f"guest_0x{region[0].pc:08x}_{index}" for index, region in enumerate(regions)]
 
 
 def module_text(triple: str, bindings: Bindings, regions: list[list[RegionBlock]], names: list[str],
@@ -973,7 +998,7 @@ def compile_module(target: NativeTarget, bindings: Bindings, regions: list[list[
     started = time.perf_counter()
     engine = target.own_engine()
     engine.add_module(parsed)
-    engine.finalize_object()
+    _link(engine, bindings)
     seconds["codegen"] = time.perf_counter() - started
     for step, value in seconds.items():
         COMPILE_TIMES[step] += value
@@ -999,7 +1024,7 @@ def load_object(target: NativeTarget, code: bytes, regions: list[list[RegionBloc
     (see ``NativeTarget.own_engine``)."""
     engine = target.own_engine()
     engine.add_object_file(llvm.ObjectFileRef.from_data(code))
-    engine.finalize_object()
+    _link(engine, bindings)
     return [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target,
                            address=engine.get_function_address(name), engine=engine,
                            source=(bindings, region, identity_mapped))
