@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from dbt.backend.codecache import CodeCache, CodeCacheError
 from dbt.guests import shipped_guests
 from dbt.loader.multiboot import ImageError
 from dbt.session import RunOptions, RunResult, parse_size, prepare
@@ -35,6 +36,15 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be positive")
     return value
+
+
+def _cache_directory(text: str) -> str:
+    """A usable code cache directory (made if missing)."""
+    try:
+        CodeCache(text)
+    except CodeCacheError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _address(text: str) -> int:
@@ -92,6 +102,9 @@ def add_run_options(parser: argparse.ArgumentParser, compile_in: str = "backgrou
     parser.add_argument("--jit-compile", choices=("background", "foreground"), default=compile_in,
                         help=f"compile hot regions in a worker process while the guest runs on ({background}), "
                         f"or in the monitor while the guest waits ({foreground})")
+    parser.add_argument("--jit-cache", type=_cache_directory, metavar="DIR",
+                        help="keep compiled regions' object code in DIR and take it from there in later runs "
+                        "(made if missing; default: no cache)")
     parser.add_argument("--debugcon", metavar="FILE",
                         help="write what the guest sends to port 0xE9 to FILE ('-' for stderr)")
     parser.add_argument("--on-reset", choices=("stop", "reboot"), default="stop",
@@ -161,6 +174,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         jit=args.jit,
         jit_threshold=args.jit_threshold,
         jit_compile=args.jit_compile,
+        jit_cache=args.jit_cache,
         mode=args.mode,
         deprivilege=args.deprivilege,
         debugcon_sink=debugcon,

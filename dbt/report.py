@@ -87,6 +87,10 @@ def _hot_tier_section(result: RunResult) -> list[str]:
     if jit.background:
         lines.append(f"    compile worker     {jit.worker_seconds:>12.3f} s   "
                      "(IR building, optimizing and code generation in a second process, beside the run)")
+    if jit.code_cache is not None:
+        cache = jit.code_cache
+        lines.append(f"    code cache         {cache.hits:>9,} hits   ({cache.misses:,} misses, compiled and kept; "
+                     f"in {cache.directory})")
     lines.append(f"    native instructions{jit.native_insns:>14,}   ({100 * jit.native_insns / insns if insns else 0:.1f}% of the run)")
     lines.append(f"    native block runs  {jit.native_block_runs:>14,}   ({100 * jit.stayed_native:.2f}% reached from "
                  f"native code; {returns:,} entries from Python, {jit.native_lookups_missed:,} to code not compiled)")

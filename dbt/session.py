@@ -66,6 +66,7 @@ class RunOptions:
     jit: str = "on"
     jit_threshold: int | None = None
     jit_compile: str = "background"
+    jit_cache: str | None = None  # a directory for compiled regions' object code, kept across runs
     rules_directory: str | None = None
     tracer: Tracer | None = None  # an observer of the run (dbt.trace for --log)
 
@@ -107,6 +108,7 @@ def prepare(guest: str, options: RunOptions) -> Machine:
         jit=options.jit,
         jit_threshold=options.jit_threshold,
         jit_compile=options.jit_compile,
+        jit_cache=options.jit_cache,
         rules_directory=options.rules_directory,
     )
     machine = Machine(config)

@@ -28,6 +28,7 @@ from typing import Any
 import llvmlite.binding as llvm
 
 from dbt.backend import irtext
+from dbt.backend.codecache import CodeCache
 from dbt.backend.irtext import (
     I1,
     I8,
@@ -979,43 +980,71 @@ def optimized_module(target: NativeTarget, text: str) -> llvm.ModuleRef:
     return parsed
 
 
-def _built_and_optimized(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]],
-                         names: list[str], identity_mapped: bool) -> tuple[llvm.ModuleRef, dict[str, float]]:
-    """The optimized module of a batch, and the seconds building and optimizing took."""
+def _built(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]], names: list[str],
+           identity_mapped: bool, seconds: dict[str, float]) -> str:
     started = time.perf_counter()
     text = module_text(target.triple, bindings, regions, names, identity_mapped)
-    built = time.perf_counter()
+    seconds["build"] = time.perf_counter() - started
+    return text
+
+
+def _generated(target: NativeTarget, text: str, seconds: dict[str, float], cache: CodeCache | None) -> bytes:
+    """The object code of a module's text: from the code cache if it has
+    it, or optimized and generated now (and kept there)."""
+    key = None
+    if cache is not None:
+        started = time.perf_counter()
+        key = cache.key(text)
+        code = cache.load(key)
+        seconds["cache"] = seconds.get("cache", 0.0) + time.perf_counter() - started
+        if code is not None:
+            return code
+    started = time.perf_counter()
     parsed = optimized_module(target, text)
-    return parsed, {"build": built - started, "optimize": time.perf_counter() - built}
+    optimized = time.perf_counter()
+    code = target.machine.emit_object(parsed)
+    seconds["optimize"] = optimized - started
+    seconds["codegen"] = time.perf_counter() - optimized
+    if cache is not None and key is not None:
+        cache.store(key, code)
+    return code
 
 
 def compile_module(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]],
-                   identity_mapped: bool = False) -> list[CompiledRegion]:
+                   identity_mapped: bool = False, cache: CodeCache | None = None) -> list[CompiledRegion]:
     """Compile regions (each a list of blocks, head first) into one module,
-    in this thread, in an engine of its own (see ``NativeTarget.own_engine``)."""
+    in this thread, in an engine of its own (see ``NativeTarget.own_engine``);
+    with ``cache``, through the code cache."""
     names = region_names(regions)
-    parsed, seconds = _built_and_optimized(target, bindings, regions, names, identity_mapped)
-    started = time.perf_counter()
-    engine = target.own_engine()
-    engine.add_module(parsed)
-    _link(engine, bindings)
-    seconds["codegen"] = time.perf_counter() - started
+    seconds: dict[str, float] = {}
+    text = _built(target, bindings, regions, names, identity_mapped, seconds)
+    if cache is not None:
+        compiled = load_object(target, _generated(target, text, seconds, cache), regions, names, bindings,
+                               identity_mapped)
+    else:
+        started = time.perf_counter()
+        parsed = optimized_module(target, text)
+        optimized = time.perf_counter()
+        engine = target.own_engine()
+        engine.add_module(parsed)
+        _link(engine, bindings)
+        seconds["optimize"] = optimized - started
+        seconds["codegen"] = time.perf_counter() - optimized
+        compiled = [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target,
+                                   module=parsed, engine=engine, address=engine.get_function_address(name))
+                    for region, name in zip(regions, names, strict=True)]
     for step, value in seconds.items():
         COMPILE_TIMES[step] += value
-    return [CompiledRegion(name, region[0].pc, [block.pc for block in region], target=target, module=parsed,
-                           engine=engine, address=engine.get_function_address(name))
-            for region, name in zip(regions, names, strict=True)]
+    return compiled
 
 
 def object_code(target: NativeTarget, bindings: Bindings, regions: list[list[RegionBlock]], names: list[str],
-                identity_mapped: bool = False) -> tuple[bytes, dict[str, float]]:
+                identity_mapped: bool = False, cache: CodeCache | None = None) -> tuple[bytes, dict[str, float]]:
     """What the compile worker does with a batch: the module's host object
-    code, and the seconds each step took."""
-    parsed, seconds = _built_and_optimized(target, bindings, regions, names, identity_mapped)
-    started = time.perf_counter()
-    code = target.machine.emit_object(parsed)
-    seconds["codegen"] = time.perf_counter() - started
-    return code, seconds
+    code (through ``cache`` if given), and the seconds each step took."""
+    seconds: dict[str, float] = {}
+    text = _built(target, bindings, regions, names, identity_mapped, seconds)
+    return _generated(target, text, seconds, cache), seconds
 
 
 def load_object(target: NativeTarget, code: bytes, regions: list[list[RegionBlock]], names: list[str],
@@ -1031,7 +1060,7 @@ def load_object(target: NativeTarget, code: bytes, regions: list[list[RegionBloc
             for region, name in zip(regions, names, strict=True)]
 
 
-COMPILE_TIMES = {"build": 0.0, "optimize": 0.0, "codegen": 0.0}
+COMPILE_TIMES = {"build": 0.0, "optimize": 0.0, "codegen": 0.0, "cache": 0.0}
 
 
 INLINE_HELPERS = ("flags_compute", "flag_c", "flag_p", "flag_a", "flag_z", "flag_s", "flag_o")

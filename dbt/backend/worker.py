@@ -3,10 +3,11 @@ host object code while the monitor goes on running the guest.
 
 Building a region's LLVM IR, optimizing it and generating code is most of
 the hot tier's cost, and none of it needs the machine: only the blocks' IR
-and the host addresses the code is bound to (guest RAM, the native TLBs,
-the callbacks), which are plain numbers.  The worker is forked from the
-monitor once per process, so those addresses mean the same thing in both,
-and it only ever sends back bytes; the monitor links them into its engine.
+and the host addresses the code is bound to (guest RAM and the native
+tables, which are plain numbers; the functions it calls are symbols the
+monitor binds when it links the code).  The worker only ever sends back
+bytes; the monitor links them into an engine of their own.  With a code
+cache, the worker looks each module up there first.
 A thread would not do: IR building is Python, and it would hold the GIL the
 guest's cold code needs.
 
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from dbt.backend.codecache import CodeCache
 from dbt.backend.llvm import Bindings, NativeTarget, RegionBlock, object_code, warm_up
 
 
@@ -35,14 +37,17 @@ class ModuleJob:
     regions: list[list[RegionBlock]]
     names: list[str]
     identity_mapped: bool
+    cache: str | None = None  # the code cache's directory
 
 
 @dataclass
 class Result:
     number: int
     codes: list[bytes] | None  # each module's object code (None if compiling failed)
-    seconds: dict[str, float]  # build, optimize, codegen
+    seconds: dict[str, float]  # build, optimize, codegen, cache
     error: str | None = None
+    cache_hits: int = 0
+    cache_misses: int = 0
 
 
 class WorkerStopped(RuntimeError):
@@ -122,20 +127,28 @@ def _serve(connection: Connection, monitor_end: Connection, target: NativeTarget
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the monitor's to handle
     monitor_end.close()  # the fork's copy: held here, the pipe would never close
     warm_up(target)  # while the guest boots
+    caches: dict[str, CodeCache] = {}  # by directory
     while True:
         try:
             number, modules = connection.recv()
         except (EOFError, OSError):
             return
         try:
-            codes, seconds = [], dict.fromkeys(("build", "optimize", "codegen"), 0.0)
+            codes, seconds = [], dict.fromkeys(("build", "optimize", "codegen", "cache"), 0.0)
+            hits = misses = 0
             for module in modules:
+                cache = None
+                if module.cache is not None:
+                    cache = caches.get(module.cache) or caches.setdefault(module.cache, CodeCache(module.cache))
+                    hits, misses = hits - cache.hits, misses - cache.misses
                 code, spent = object_code(target, module.bindings, module.regions, module.names,
-                                          module.identity_mapped)
+                                          module.identity_mapped, cache)
                 codes.append(code)
                 for step, value in spent.items():
                     seconds[step] += value
-            result = Result(number, codes, seconds)
+                if cache is not None:
+                    hits, misses = hits + cache.hits, misses + cache.misses
+            result = Result(number, codes, seconds, cache_hits=hits, cache_misses=misses)
         except Exception as error:  # noqa: BLE001 (reported to the monitor, which raises it)
             result = Result(number, None, {}, f"{type(error).__name__}: {error}")
         connection.send(result)

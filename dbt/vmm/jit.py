@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dbt.backend.codecache import CodeCache
 from dbt.backend.llvm import (
     BUDGET,
     CALLBACK_FAILED,
@@ -90,17 +91,20 @@ class ModuleBatch:
     blocks: list[list[RegionBlock]]
     names: list[str]
 
-    def job(self) -> ModuleJob:
-        return ModuleJob(self.bindings, self.blocks, self.names, self.identity)
+    def job(self, cache: CodeCache | None) -> ModuleJob:
+        return ModuleJob(self.bindings, self.blocks, self.names, self.identity,
+                         str(cache.directory) if cache is not None else None)
 
 
 class Jit:
     def __init__(self, machine: Machine, policy: str = "on", threshold: int = DEFAULT_THRESHOLD,
-                 background: bool = True) -> None:
+                 background: bool = True, cache: str | None = None) -> None:
         if policy not in ("on", "always"):
             raise ValueError(f"unknown JIT policy {policy!r}")
         self.machine = machine
         self.policy = policy
+        # Object code kept across runs (the worker's look-ups are added to its counts).
+        self.code_cache = CodeCache(cache) if cache is not None else None
         # Compile in the worker process while the guest runs on (``always``
         # compiles a block before its first run, so it cannot wait).
         self.background = background and policy == "on"
@@ -315,7 +319,8 @@ class Jit:
             for (privilege, identity), regions in by_privilege.items():
                 compiled = compile_module(
                     self.target, self.bindings(privilege),
-                    [[self._region_block(block) for block in members] for _, members in regions], identity)
+                    [[self._region_block(block) for block in members] for _, members in regions], identity,
+                    self.code_cache)
                 for (head, members), region in zip(regions, compiled, strict=True):
                     self._install(head, members, region)
         self._count_compile(time.perf_counter() - started)
@@ -336,7 +341,7 @@ class Jit:
         for (privilege, identity), regions in by_privilege.items():
             blocks = [[self._region_block(block) for block in members] for _, members in regions]
             modules.append(ModuleBatch(self.bindings(privilege), identity, regions, blocks, region_names(blocks)))
-        number = self._worker().submit(self, [module.job() for module in modules])
+        number = self._worker().submit(self, [module.job(self.code_cache) for module in modules])
         self.in_flight = (number, modules)
         self.compiling = {id(block) for module in modules for _, members in module.regions for block in members}
         self.next_poll = self.machine.icount + POLL_INSNS
@@ -367,6 +372,9 @@ class Jit:
         for name, seconds in result.seconds.items():
             COMPILE_TIMES[name] += seconds
             self.worker_seconds += seconds
+        if self.code_cache is not None:
+            self.code_cache.hits += result.cache_hits
+            self.code_cache.misses += result.cache_misses
         for module, code in zip(modules, result.codes, strict=True):
             compiled = load_object(self.target, code, module.blocks, module.names, module.bindings, module.identity)
             for (head, members), region in zip(module.regions, compiled, strict=True):

@@ -67,6 +67,7 @@ class MachineConfig:
     # Where hot regions compile: in a worker process while the guest runs on
     # (background), or in the monitor while the guest waits (foreground).
     jit_compile: str = "background"
+    jit_cache: str | None = None  # a directory keeping compiled regions' object code across runs
     serial_sink: Callable[[bytes], None] | None = None  # default: stdout
     serial_input: bytes | BinaryIO | None = None
     debugcon_sink: Callable[[bytes], None] | None = None  # port 0xE9 (default: discarded)
@@ -147,7 +148,7 @@ class Machine:
             from dbt.vmm.jit import DEFAULT_THRESHOLD, Jit
 
             self.jit = Jit(self, self.config.jit, self.config.jit_threshold or DEFAULT_THRESHOLD,
-                           background=self.config.jit_compile == "background")
+                           background=self.config.jit_compile == "background", cache=self.config.jit_cache)
             self.cache.on_invalidated = self.jit.block_invalidated
             self.cache.on_forget_virtual = self.jit.forget_virtual
             self.cache.on_forget_pages = self.jit.forget_pages
