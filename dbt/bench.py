@@ -5,7 +5,9 @@ Everything is measured side by side in one session, medians of several runs:
 * the ``compute`` guest (CRC32, sieve, matrix multiply, heapsort) with paging
   off and on, under dbt with the hot tier on and off, and under
   ``qemu-system-i386`` (TCG) when it is installed: guest instructions, wall
-  time, MIPS and the ratios to QEMU and to dbt's cold tier;
+  time, MIPS and the ratios to QEMU and to dbt's cold tier.  The hot tier
+  runs with no code cache (every region compiled in the run), and again
+  with one a previous run filled (``--jit-cache``);
 * the virtualization microbenchmarks (``syscall``, ``in``, ``cli-sti``,
   ``cr3``, ``callret``, ``pgfault``, ``divzero``, ``ptemod``) under native,
   bt and trap, hot tier on and off: time per iteration (the difference of
@@ -21,6 +23,7 @@ Speed is only ever measured here, never asserted by a test.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -28,6 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,6 +79,9 @@ class Measurement:
 
 def dbt_run(guest: str, cmdline: str, **options) -> tuple[float, int, int, dict[str, float]]:
     """(wall seconds, instructions, status, time split) of one dbt run."""
+    # The last run's machine is let go first, so that this one's memory
+    # takes the first fixed place again and the code cache's entries fit.
+    gc.collect()
     result = run_guest(guest, RunOptions(serial_sink=lambda data: None, cmdline=cmdline, **options))
     machine = result.machine
     split = {"wall": result.wall_seconds, "translate": machine.translate_seconds, "compile": machine.compile_seconds}
@@ -84,6 +91,8 @@ def dbt_run(guest: str, cmdline: str, **options) -> tuple[float, int, int, dict[
         split["native_share"] = jit.native_insns / result.insns if result.insns else 0.0
         split["stayed_native"] = jit.stayed_native
         split["worker"] = jit.worker_seconds  # beside the run, in the compile worker
+        if jit.code_cache is not None:
+            split["cache_hits"], split["cache_misses"] = jit.code_cache.hits, jit.code_cache.misses
     return result.wall_seconds, result.insns, result.status, split
 
 
@@ -103,6 +112,7 @@ def qemu_run(guest: str, cmdline: str) -> tuple[float, int] | None:
 
 # -- compute --------------------------------------------------------------------------------
 FOREGROUND = "dbt hot, fg"  # the hot tier compiling in the monitor (--jit-compile foreground)
+WARM = "dbt hot, cached"  # the hot tier with a code cache a run before filled (--jit-cache)
 
 def compute_table(repeat: int, hot_scale: int, cold_scale: int) -> list[Measurement]:
     rows = []
@@ -110,14 +120,18 @@ def compute_table(repeat: int, hot_scale: int, cold_scale: int) -> list[Measurem
         suffix = " paging" if paging else ""
         hot = Measurement("compute" + suffix, "dbt hot tier")
         foreground = Measurement("compute" + suffix, FOREGROUND)
+        warm = Measurement("compute" + suffix, WARM)
         cold = Measurement("compute" + suffix, "dbt cold tier")
         qemu = Measurement("compute" + suffix, "qemu tcg")
         hot_cmdline = f"scale={hot_scale} paging={paging}"
-        for _ in range(repeat):  # interleaved: both see the machine's load alike
-            for row, compile_in in ((hot, "background"), (foreground, "foreground")):
-                seconds, insns, status, split = dbt_run("compute", hot_cmdline, jit="on", mode="native",
-                                                        jit_compile=compile_in)
-                row.add(seconds, insns, status, split)
+        with tempfile.TemporaryDirectory(prefix="dbt-bench-cache-") as cache:
+            dbt_run("compute", hot_cmdline, jit="on", mode="native", jit_cache=cache)  # fills it (not measured)
+            for _ in range(repeat):  # interleaved: all see the machine's load alike
+                for row, compile_in, cached in ((hot, "background", None), (foreground, "foreground", None),
+                                                (warm, "background", cache)):
+                    seconds, insns, status, split = dbt_run("compute", hot_cmdline, jit="on", mode="native",
+                                                            jit_compile=compile_in, jit_cache=cached)
+                    row.add(seconds, insns, status, split)
         for _ in range(repeat):
             seconds, insns, status, split = dbt_run("compute", f"scale={cold_scale} paging={paging}",
                                                     jit="off", mode="native")
@@ -129,7 +143,7 @@ def compute_table(repeat: int, hot_scale: int, cold_scale: int) -> list[Measurem
             qemu.seconds.append(measured[0])
             qemu.status = measured[1]
         qemu.insns = hot.insns  # the same deterministic guest and command line
-        rows += [hot, foreground, cold] + ([qemu] if qemu.seconds else [])
+        rows += [hot, foreground, warm, cold] + ([qemu] if qemu.seconds else [])
     return rows
 
 
@@ -145,10 +159,12 @@ def compute_report(rows: list[Measurement]) -> str:
         lines.append(f"  {row.guest:<16}{row.config:<16}{row.insns:>15,}{row.median:>10.3f}"
                      f"{row.mips:>10.1f}{vs_cold:>9}{vs_qemu:>9}")
     for row in rows:
-        if row.config in ("dbt hot tier", FOREGROUND):
+        if row.config in ("dbt hot tier", FOREGROUND, WARM):
             split = row.median_split
             wall = split["wall"]
             worker = f" (+ {split['worker']:.3f} s in the compile worker)" if split.get("worker") else ""
+            if "cache_hits" in split:
+                worker += f" ({split['cache_hits']:.0f} modules from the code cache, {split['cache_misses']:.0f} compiled)"
             lines.append(
                 f"  {row.guest}, {row.config}: translate {split['translate']:.3f} s, compile "
                 f"{split['compile']:.3f} s{worker}, execute {split['execute']:.3f} s of {wall:.3f} s; "
