@@ -139,15 +139,18 @@ def _serve(connection: Connection, monitor_end: Connection, target: NativeTarget
             for module in modules:
                 cache = None
                 if module.cache is not None:
-                    cache = caches.get(module.cache) or caches.setdefault(module.cache, CodeCache(module.cache))
-                    hits, misses = hits - cache.hits, misses - cache.misses
+                    cache = caches.get(module.cache)
+                    if cache is None:
+                        cache = caches[module.cache] = CodeCache(module.cache)
+                    hits_before, misses_before = cache.hits, cache.misses
                 code, spent = object_code(target, module.bindings, module.regions, module.names,
                                           module.identity_mapped, cache)
                 codes.append(code)
                 for step, value in spent.items():
                     seconds[step] += value
                 if cache is not None:
-                    hits, misses = hits + cache.hits, misses + cache.misses
+                    hits += cache.hits - hits_before
+                    misses += cache.misses - misses_before
             result = Result(number, codes, seconds, cache_hits=hits, cache_misses=misses)
         except Exception as error:  # noqa: BLE001 (reported to the monitor, which raises it)
             result = Result(number, None, {}, f"{type(error).__name__}: {error}")

@@ -70,8 +70,7 @@ class Arena:
 
     def array(self, element: Any, count: int, offset: int) -> Any:
         """A ctypes array of ``count`` ``element``s at ``offset``."""
-        array = (element * count).from_buffer(self._memory, offset)
-        return array
+        return (element * count).from_buffer(self._memory, offset)
 
 
 def _map(size: int) -> tuple[int | None, int]:
@@ -96,4 +95,5 @@ def _map(size: int) -> tuple[int | None, int]:
 
 def _unmap(address: int, size: int, place: int | None) -> None:
     _libc.munmap(address, size)
-    _taken.discard(place if place is not None else -1)
+    if place is not None:
+        _taken.discard(place)

@@ -6,7 +6,7 @@ buffer is a writable byte view of the machine's arena (``dbt.memory.arena``):
 at a fixed host address, so compiled code can name it by a constant that
 means the same in another run, and never moved.  The arena also holds the
 map of pages with translated code and, after them, the native tables the
-hot tier's code reads (``tables``).
+hot tier's code reads (``table``).
 """
 
 from __future__ import annotations
