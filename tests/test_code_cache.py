@@ -105,16 +105,25 @@ def test_a_damaged_entry_is_compiled_again_and_replaced(tmp_path: Path) -> None:
     assert _cache_counts(repaired.stderr) == (stored, 0)
 
 
-def test_ram_and_tables_lie_at_the_same_addresses_in_every_run() -> None:
-    program = ("from dbt.vmm.machine import Machine, MachineConfig\n"
-               "m = Machine(MachineConfig(mode='native', jit='on', jit_compile='foreground'))\n"
+def test_ram_and_tables_lie_at_the_same_addresses_in_every_run(tmp_path: Path) -> None:
+    """With a code cache; without one the kernel places them (randomized)."""
+    program = ("import sys\n"
+               "from dbt.vmm.machine import Machine, MachineConfig\n"
+               "cache = sys.argv[1] if len(sys.argv) > 1 else None\n"
+               "m = Machine(MachineConfig(mode='native', jit='on', jit_compile='foreground', jit_cache=cache))\n"
                "b = m.jit.bindings(0)\n"
                "print(m.memory.arena.fixed, b.ram, b.read_tlb, b.write_tlb, b.counters, b.code_pages, b.fill_log)\n")
-    runs = [subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, check=True)
-            for _ in range(2)]
-    assert runs[0].stdout == runs[1].stdout
-    fixed, ram, *_ = runs[0].stdout.split()
+
+    def placed(*arguments: str) -> str:
+        return subprocess.run([sys.executable, "-c", program, *arguments], capture_output=True, text=True,
+                              cwd=ROOT, check=True).stdout
+
+    cached = [placed(str(tmp_path)) for _ in range(2)]
+    assert cached[0] == cached[1]
+    fixed, ram, *_ = cached[0].split()
     assert fixed == "True" and int(ram) == arena.BASE
+    fixed, ram, *_ = placed().split()
+    assert fixed == "False" and not arena.BASE <= int(ram) < arena.BASE + arena.PLACES * arena.STRIDE
 
 
 def test_a_place_another_mapping_holds_is_passed_over() -> None:
@@ -125,8 +134,8 @@ def test_a_place_another_mapping_holds_is_passed_over() -> None:
     blocker = arena._libc.mmap(hint, mmap.PAGESIZE, mmap.PROT_READ, flags, -1, 0)
     assert blocker == hint
     try:
-        memory = PhysicalMemory(1 << 20, bus=None)  # type: ignore[arg-type]
-        other = PhysicalMemory(1 << 20, bus=None)  # type: ignore[arg-type]
+        memory = PhysicalMemory(1 << 20, bus=None, fixed_address=True)  # type: ignore[arg-type]
+        other = PhysicalMemory(1 << 20, bus=None, fixed_address=True)  # type: ignore[arg-type]
     finally:
         arena._libc.munmap(blocker, mmap.PAGESIZE)
     assert memory.arena.fixed and memory.arena.place != free

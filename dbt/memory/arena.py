@@ -7,11 +7,14 @@ for a loader to bind made the compute guest's code 8% slower with paging
 on; loading the base from the state struct, 12%).  For such code to serve
 again in a later run (the code cache, ``dbt.backend.codecache``), those
 addresses must be the same there.  So a machine's RAM and its tables live
-in one mapping placed at a fixed address: the first machine of a process
-gets the first place, the second the next, and so on.  If a place is
-taken (another mapping is there), the next is tried, and past the last the
-kernel picks the address: everything still works, the code cache just
-finds nothing from other runs.
+in one mapping, which, for a machine with a code cache, is placed at a
+fixed address: the first such machine of a process gets the first place,
+the second the next, and so on.  If a place is taken (another mapping is
+there), the next is tried, and past the last the kernel picks the address:
+everything still works, the code cache just finds nothing from other runs.
+Without a code cache the kernel picks it (randomized, as the host's other
+memory): a fixed address for memory the guest fills is only worth having
+when it buys something.
 
 The mapping is anonymous memory: zero, and backed only where touched.
 Views into it keep it alive; it is unmapped when the last one goes.
@@ -43,9 +46,9 @@ class Arena:
     """One machine's mapping: ``size`` bytes at ``address``, handed out in
     order by ``take`` (so the same machine gets the same addresses)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, fixed: bool = False) -> None:
         self.size = (size + mmap.PAGESIZE - 1) & ~(mmap.PAGESIZE - 1)
-        self.place, self.address = _map(self.size)
+        self.place, self.address = _map(self.size, fixed)
         self._next = 0
         # The memory itself, as one ctypes object every view refers to.
         self._memory = (ctypes.c_char * self.size).from_address(self.address)
@@ -73,10 +76,10 @@ class Arena:
         return (element * count).from_buffer(self._memory, offset)
 
 
-def _map(size: int) -> tuple[int | None, int]:
+def _map(size: int, fixed: bool) -> tuple[int | None, int]:
     protection = mmap.PROT_READ | mmap.PROT_WRITE
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-    if size <= STRIDE:
+    if fixed and size <= STRIDE:
         for place in range(PLACES):
             if place in _taken:
                 continue

@@ -2,9 +2,10 @@
 
 RAM occupies physical addresses [0, size).  Any other physical address
 belongs to the MMIO bus (a device, or nothing: reads give all ones).  The
-buffer is a writable byte view of the machine's arena (``dbt.memory.arena``):
-at a fixed host address, so compiled code can name it by a constant that
-means the same in another run, and never moved.  The arena also holds the
+buffer is a writable byte view of the machine's arena (``dbt.memory.arena``),
+never moved; with ``fixed_address`` (a machine with a code cache) it lies
+at a fixed host address, so compiled code, which names it by a constant,
+means the same in another run.  The arena also holds the
 map of pages with translated code and, after them, the native tables the
 hot tier's code reads (``table``).
 """
@@ -26,14 +27,14 @@ TABLES_BYTES = 20 << 20
 
 
 class PhysicalMemory:
-    def __init__(self, size_bytes: int, bus: Bus) -> None:
+    def __init__(self, size_bytes: int, bus: Bus, fixed_address: bool = False) -> None:
         if size_bytes <= 0 or size_bytes % PAGE_SIZE:
             raise ValueError("guest memory must be a positive multiple of 4 KiB")
         if size_bytes > 3 << 30:
             raise ValueError("guest memory above 3 GiB would overlap the MMIO hole")
         self.size_bytes = size_bytes
         self.page_count = size_bytes >> PAGE_SHIFT
-        self.arena = Arena(size_bytes + self.page_count + TABLES_BYTES + 2 * PAGE_SIZE)
+        self.arena = Arena(size_bytes + self.page_count + TABLES_BYTES + 2 * PAGE_SIZE, fixed_address)
         self.ram = self.arena.bytes_view(self.arena.take(size_bytes, PAGE_SIZE), size_bytes)
         self.bus = bus
         # Nonzero for pages that hold translated code; a store to such a page

@@ -102,7 +102,9 @@ class Machine:
         # The count of a device event the executor let pass unserviced (with
         # IF clear no interrupt can be taken); 1 << 62 when there is none.
         self.deferred_event = 1 << 62
-        self.memory = PhysicalMemory(self.config.memory_bytes, self.bus)
+        # At a fixed host address only for a code cache, which needs it.
+        self.memory = PhysicalMemory(self.config.memory_bytes, self.bus,
+                                     fixed_address=self.config.jit_cache is not None)
         self.mmu = Mmu(self.memory, self.slots)
         self.cache = TranslationCache(self.config.cache_capacity_blocks)
         self.decoder = Decoder()
