@@ -18,7 +18,7 @@ that changes them invalidates the blocks concerned (self-modifying code).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,7 @@ class TranslationCache:
         self.on_page_released: Callable[[int], None] = lambda page: None
         # The hot tier drops native code with the blocks it was compiled from.
         self.on_invalidated: Callable[[TranslatedBlock], None] = lambda block: None
-        self.on_forget_virtual: Callable[[], None] = lambda: None
+        self.on_forget_virtual: Callable[[int | None], None] = lambda keep_page: None
         self.on_forget_pages: Callable[[tuple[int, ...]], None] = lambda pages: None
 
     def __len__(self) -> int:
@@ -155,19 +155,28 @@ class TranslationCache:
             target.incoming.append((source, exit_index))
             self.stats.links_made += 1
 
-    def forget_virtual(self) -> None:
-        """EIP-to-physical mappings changed (CR3, paging on or off, CS base)."""
-        self.jump_cache.clear()
-        self.jump_pages.clear()
-        self.on_forget_virtual()
+    def forget_virtual(self, keep_page: int | None = None) -> None:
+        """EIP-to-physical mappings changed (CR3, paging on or off, CS base);
+        those of the EIP page ``keep_page``, if given, did not (a block that
+        lies on another page too is forgotten with that page)."""
+        if keep_page in self.jump_pages:
+            if len(self.jump_pages) > 1:
+                self._forget_jumps([page for page in self.jump_pages if page != keep_page])
+        else:
+            self.jump_cache.clear()
+            self.jump_pages.clear()
+        self.on_forget_virtual(keep_page)
 
     def forget_pages(self, eip_pages: tuple[int, ...]) -> None:
         """The mapping of the code at these EIP pages may have changed
         (INVLPG): blocks there are found again by their physical address."""
+        self._forget_jumps(eip_pages)
+        self.on_forget_pages(eip_pages)
+
+    def _forget_jumps(self, eip_pages: Iterable[int]) -> None:
         for page in eip_pages:
             for key in self.jump_pages.pop(page, ()):
                 self.jump_cache.pop(key, None)
-        self.on_forget_pages(eip_pages)
 
     # -- invalidation ------------------------------------------------------------------
     def invalidate(self, block: TranslatedBlock) -> None:

@@ -393,6 +393,71 @@ def test_a_cr3_load_asks_for_the_monitor_when_the_next_code_is_not_mapped() -> N
     assert memory.read(unmapped + 4, 4) == 0x205000 | 3  # no accessed bit for a walk that failed
 
 
+CALLING_PROGRAM = f"""
+    mov esp, 0x90000
+    mov ecx, 50
+again:
+    mov edx, {FUNCTION:#x}
+    call edx
+    dec ecx
+    jnz again
+    hlt
+"""
+
+
+def test_a_cr3_load_keeps_the_look_ups_of_the_page_the_code_goes_on_in() -> None:
+    """The look-ups by EIP (the jump cache; the native table has the same
+    rule) forget every page at a CR3 load but the one the next instruction
+    is on, when the new tables map it where the block was translated from;
+    when they map it elsewhere, they forget everything."""
+    machine = _paged_machine("off")
+    _second_address_space(machine)
+    machine.memory.load_image(BASE, _assemble(CALLING_PROGRAM, BASE))
+    machine.slots[Slot.EIP] = BASE
+    assert run(machine).ending is Ending.HALTED
+    cache, system = machine.cache, machine.system
+
+    def pages() -> set[int]:
+        return {pc >> 12 for pc, _ in cache.jump_cache}
+
+    assert pages() == {BASE >> 12, FUNCTION >> 12}
+    assert system.write_cr3(PAGE_DIRECTORY_2, BASE + 5, BASE >> 12) == 0  # the code page stays: FUNCTION moves
+    assert pages() == {BASE >> 12}
+    assert machine.slots[Slot.CR3] == PAGE_DIRECTORY_2
+    assert system.write_cr3(PAGE_DIRECTORY, FUNCTION + 3, CODE_B >> 12) == 1  # FUNCTION is CODE_A's again
+    assert not cache.jump_cache
+
+
+def test_the_cr3_loop_finds_its_next_block_by_eip_in_trap_mode(built_guests, monkeypatch) -> None:
+    """Deprivileged, each CR3 load of the ``cr3`` loop traps and the monitor
+    emulates it.  The code after it stays where it was, so the look-ups by
+    EIP of its page survive the load: the cold tier finds the next block in
+    the jump cache rather than by its physical address, and the hot tier's
+    native table keeps the entry the dispatcher goes on at, so nothing is
+    published again.  Nor is the instruction that traps fetched and decoded
+    again at each trap."""
+    from dbt.vmm.jit import Jit
+
+    published, decoded = [], []
+    publish, record = Jit._publish, Machine.instruction_record
+    monkeypatch.setattr(Jit, "_publish", lambda self, block, region: (published.append(block.pc),
+                                                                       publish(self, block, region)))
+    monkeypatch.setattr(Machine, "instruction_record", lambda self, eip: (decoded.append(eip), record(self, eip))[1])
+    iterations = 6000
+    reference = _run("cr3", "off", mode="native", cmdline=f"n={iterations}")
+    for jit in ("off", "on"):
+        decoded.clear()
+        result = _run("cr3", jit, mode="trap", cmdline=f"n={iterations}")
+        assert (result.output, result.status) == (reference.output, reference.status)
+        stats = result.machine.cache.stats
+        assert stats.table_hits < 0.01 * iterations, stats  # two per iteration when the load forgot it all
+        assert stats.jump_cache_hits > iterations, stats
+        # The trapping instruction is decoded once, then taken from the translation that emulates it.
+        assert len(decoded) < 0.01 * iterations, len(decoded)  # (the boot's traps, once each)
+    assert result.machine.jit.native_served > 0.3 * iterations  # (the loop runs cold for its first few thousand)
+    assert len(published) < 0.01 * iterations  # one per iteration when the load emptied the table
+
+
 # -- monitor exits served from native code ---------------------------------------------------
 def test_monitor_exits_are_served_without_leaving_native_code(built_guests) -> None:
     """The ``syscall`` loop leaves compiled code at every INT (the monitor

@@ -338,7 +338,10 @@ class Executor:
         emulated on the virtual CPU (True); anything else is the guest's and
         is reflected through its IDT (False).  Both are counted."""
         machine = self.machine
-        insn = machine.instruction_record(address)
+        emulation = self._emulation(address)
+        # The instruction, decoded: the translation that emulated it before holds it.
+        insn = (emulation.artifacts["instructions"][0] if emulation is not None
+                else machine.instruction_record(address))
         rule = machine.rules.match(insn) if insn is not None else None
         mnemonic = insn.mnemonic if insn is not None else "?"
         emulate = (
@@ -356,28 +359,43 @@ class Executor:
         if emulate:
             self.emulating = True
             try:
-                self._run_alone(address, None)
+                self._run_alone(address, None, emulation)
             finally:
                 self.emulating = False
         return emulate
 
-    def _run_alone(self, address: int, permission: str | None) -> None:
+    def _emulation(self, address: int) -> TranslatedBlock | None:
+        """The translation that emulates the instruction at ``address``, if
+        the monitor emulated it before (the translation cache keeps it as
+        long as the code is unchanged and mapped alike; one straddling two
+        pages is looked up again)."""
+        try:
+            block = self.machine.cached_block(address, self._alone_flags(None))
+        except GuestFault:
+            return None
+        return block if block is not None and len(block.ranges) == 1 else None
+
+    def _alone_flags(self, permission: str | None) -> int:
+        """The translation flags of an instruction run alone (see _run_alone)."""
+        flags = self.machine.flags | EMULATE if permission is None else self.machine.flags
+        return TranslationEnv(flags).with_limit(1).flags
+
+    def _run_alone(self, address: int, permission: str | None, block: TranslatedBlock | None = None) -> None:
         """Re-execute the instruction at ``address`` by itself, with one MMU
         permission granted: ``allow_code_writes`` (its store changes code
         whose translations are gone) or ``mmio_exact`` (it touches a device
         at an exact instruction count); or, with None, as a trap handler's
-        emulation (the translator's rules rewrite it)."""
+        emulation (the translator's rules rewrite it), by ``block`` if the
+        caller has its translation."""
         machine = self.machine
         machine.slots[Slot.EIP] = address
-        if permission is None:  # a trap handler: the rules rewrite the instruction
-            flags = TranslationEnv(machine.flags | EMULATE).with_limit(1).flags
-        else:
-            flags = TranslationEnv(machine.flags).with_limit(1).flags
-        if permission == "allow_code_writes":
-            # Not cached: its own bytes may be what it rewrites.
-            block = machine.translate(address, flags, insert=False)
-        else:
-            block = self._lookup_alone(address, flags)
+        if block is None:
+            flags = self._alone_flags(permission)
+            if permission == "allow_code_writes":
+                # Not cached: its own bytes may be what it rewrites.
+                block = machine.translate(address, flags, insert=False)
+            else:
+                block = self._lookup_alone(address, flags)
         if permission is not None:
             setattr(machine.mmu, permission, True)
         try:

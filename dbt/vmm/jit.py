@@ -121,7 +121,8 @@ class Jit:
         self.slots = machine.slots
         self.state_address = ctypes.addressof(machine.state)
         self.table = (TableEntry * TABLE_ENTRIES)()
-        self.installed: set[int] = set()  # table indices in use
+        # The table indices in use, with the EIP and flags their entries hold.
+        self.installed: dict[int, tuple[int, int]] = {}
         self.installed_pages: dict[int, set[int]] = {}  # EIP page -> table indices published there
         self.native_tlb = machine.mmu.enable_native_tlb()
         self.pending: BaseException | None = None  # raised inside a callback
@@ -147,9 +148,9 @@ class Jit:
         self.worker_seconds = 0.0  # what the worker spent on this machine's batches
         # Counts the times EIP-to-code mappings changed (CR3 loads, INVLPG...).
         self.generation = 0
-        # The generation native code last ran under: a helper it called (a
-        # CR3 write) may have emptied the table before the exit was served.
-        self.native_generation = 0
+        # Set when the table lost entries since native code last ran or was
+        # served (a CR3 load, INVLPG): EIP's entry may be gone.
+        self.table_emptied = False
         self.regions: list[CompiledRegion] = []
         self.region_of_head: dict[int, CompiledRegion] = {}  # id(head block) -> region
         self.compile_seconds = 0.0
@@ -518,7 +519,7 @@ class Jit:
         index = table_index(block.pc)
         entry = self.table[index]
         entry.eip, entry.flags, entry.function = block.pc, block.flags, region.address
-        self.installed.add(index)
+        self.installed[index] = (block.pc, block.flags)
         for page in block.eip_pages:
             self.installed_pages.setdefault(page, set()).add(index)
 
@@ -565,7 +566,7 @@ class Jit:
         for index in list(self.installed):
             if self.table[index].function == region.address:
                 self.table[index].function = None
-                self.installed.discard(index)
+                self.installed.pop(index, None)
         for block in getattr(region, "members", ()):
             if self.region_of_head.get(id(block)) is region:
                 del self.region_of_head[id(block)]
@@ -581,10 +582,16 @@ class Jit:
                 engine.close()
         self.regions = [r for r in self.regions if r.live]
 
-    def forget_virtual(self) -> None:
+    def forget_virtual(self, keep_page: int | None = None) -> None:
         """Mappings from EIP to code changed: empty the native look-up table
-        (heads re-publish themselves when Python reaches them again)."""
+        (heads re-publish themselves when Python reaches them again) but
+        for the entries on the EIP page ``keep_page``, whose mapping did not."""
         self.generation += 1
+        if keep_page in self.installed_pages:
+            if len(self.installed_pages) > 1:
+                self.forget_pages(tuple([page for page in self.installed_pages if page != keep_page]))
+            return
+        self.table_emptied = True
         for index in self.installed:
             self.table[index].function = None
         self.installed.clear()
@@ -595,10 +602,11 @@ class Jit:
         their table entries (an index reused since by another page's block
         is dropped too, and published again at its next miss)."""
         self.generation += 1
+        self.table_emptied = True
         for page in eip_pages:
             for index in self.installed_pages.pop(page, ()):
                 self.table[index].function = None
-                self.installed.discard(index)
+                self.installed.pop(index, None)
 
     def flush(self) -> None:
         for region in list(self.regions):
@@ -620,7 +628,7 @@ class Jit:
         slots[Slot.NATIVE_TRANSITIONS] = 0
         slots[Slot.EXIT_CODE] = 0
         self._arm()
-        self.native_generation = self.generation
+        self.table_emptied = False
         self.native_entries += 1
         self.running = True
         started = time.perf_counter()
@@ -670,7 +678,6 @@ class Jit:
                     self.idle_serves = 0
                     return code  # no progress in native code: let Python's loop look
             self.last_code = code
-            generation = self.native_generation
             if code == NEED_LOOKUP:
                 if not self._publish_at_eip():
                     return NEED_LOOKUP
@@ -687,8 +694,8 @@ class Jit:
             if machine.outcome is not None or machine.icount >= machine.deadline:
                 return SERVED
             self.slots[Slot.FLAGS_WORD] = machine.flags
-            if self.generation != generation:
-                self._publish_at_eip()  # the table was emptied (CR3): spare the dispatcher a miss
+            if self.table_emptied and not self._published_at_eip():
+                self._publish_at_eip()  # (after a CR3 load, say): spare the dispatcher a miss
             self._arm()
             self.native_served += 1
             self.native_seconds -= time.perf_counter() - started
@@ -700,7 +707,12 @@ class Jit:
             # Serving may have moved the count (an emulated instruction, HLT
             # skipping to the next event): native code counts on from here.
             self.entry_icount, self.entry_budget = self.machine.icount, self.slots[Slot.BUDGET]
-            self.native_generation = self.generation
+            self.table_emptied = False
+
+    def _published_at_eip(self) -> bool:
+        """Whether the dispatcher's table has an entry for EIP as it is."""
+        eip = self.slots[Slot.EIP]
+        return self.installed.get(table_index(eip)) == (eip, self.machine.flags)
 
     def _publish_at_eip(self) -> bool:
         """The dispatcher missed EIP in its table (after a CR3 load emptied

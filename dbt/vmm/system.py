@@ -127,8 +127,7 @@ class SystemOps:
         elif number == 2:
             slots[Slot.CR2] = value
         elif number == 3:  # (the translation flags word does not depend on it)
-            slots[Slot.CR3] = value
-            mmu.flush(keep_global=True)
+            self._load_cr3(value)
             machine.cache.forget_virtual()
         elif number == 4:
             if value & ~CR4_WRITABLE & 0xFFFFFFFF:
@@ -149,14 +148,25 @@ class SystemOps:
         if it is not mapped at all); 0 if the block's successor may follow.
         The check walks the new page tables as that fetch would, accessed
         bits included."""
-        self.write_cr(3, value)
-        mmu = self.machine.mmu
-        linear = (self.slots[Slot.CS_BASE] + resume) & 0xFFFFFFFF
+        machine = self.machine
+        mmu = machine.mmu
+        self._load_cr3(value)
         try:
-            physical = mmu.code_physical(linear, mmu.privilege())
+            physical: int | None = mmu.code_physical((self.slots[Slot.CS_BASE] + resume) & 0xFFFFFFFF,
+                                                     mmu.privilege())
         except GuestFault:
-            return 1
-        return int(physical >> PAGE_SHIFT != frame)
+            physical = None
+        moved = physical is None or physical >> PAGE_SHIFT != frame
+        # The look-ups by EIP forget every page but this one when its code
+        # stays where it was (the block's own page, translated from
+        # ``frame``): what they found on it they would find again.
+        machine.cache.forget_virtual(keep_page=None if moved else resume >> PAGE_SHIFT)
+        return int(moved)
+
+    def _load_cr3(self, value: int) -> None:
+        """CR3 takes ``value``; the TLB forgets all but global pages."""
+        self.slots[Slot.CR3] = value
+        self.machine.mmu.flush(keep_global=True)
 
     def read_dr(self, number: int) -> int:
         return self.slots[Slot.DR0 + self._debug_register(number)]
