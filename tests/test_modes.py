@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import pytest
 
+from dbt.cpu.state import Slot
 from dbt.guests import shipped_guests
 from dbt.session import RunOptions, run_guest
+from dbt.vmm.executor import run
+from dbt.vmm.machine import Machine, MachineConfig
+from dbt.vmm.outcome import Ending
 
 GUESTS = [g.name for g in shipped_guests()]
 
@@ -86,3 +90,32 @@ def test_zero_three_deprivileging_runs_the_guests(built_guests) -> None:
     real CPU cannot tell the guest's ring-0 segments from its ring-3 ones)."""
     for name in ("hello", "multitask", "sensitive", "paging", "timer"):
         assert _run(name, "bt", deprivilege="0/3") == _run(name, "native"), name
+
+
+@pytest.mark.parametrize("mode", ["native", "bt", "trap"])
+def test_an_instruction_across_two_pages_is_fetched_again_when_the_second_moves(mode: str) -> None:
+    """``0f`` ends one page and ``22 d8`` (mov cr3, eax) begins the next;
+    the second page is then remapped to ``20 d8`` (mov eax, cr3).  Every
+    mode runs the new instruction, trap-and-emulate's emulation included
+    (it ran the old one, loading CR3 with 0, before the translation of a
+    trapping instruction was checked as lookups are)."""
+    directory, table, first, second_a, second_b = 0x200000, 0x201000, 0x300000, 0x302000, 0x303000
+    start = 0x400FFF
+    machine = Machine(MachineConfig(mode=mode, jit="off", serial_sink=lambda d: None, max_insns=100_000))
+    memory = machine.memory
+    memory.load_image(directory, (0x83).to_bytes(4, "little") + (table | 3).to_bytes(4, "little"))
+    memory.load_image(table, (first | 3).to_bytes(4, "little") + (second_a | 3).to_bytes(4, "little"))
+    memory.load_image(first + 0xFFF, b"\x0f")
+    memory.load_image(second_a, b"\x22\xd8\xf4")  # mov cr3, eax; hlt
+    memory.load_image(second_b, b"\x20\xd8\xf4")  # mov eax, cr3; hlt
+    machine.system.write_cr(4, 0x10)  # PSE: the first 4 MiB in one page
+    machine.system.write_cr(3, directory)
+    machine.system.write_cr(0, machine.slots[Slot.CR0] | 0x80000000)
+    machine.slots[Slot.EAX], machine.slots[Slot.EIP] = directory, start
+    assert run(machine).ending is Ending.HALTED
+    memory.load_image(table + 4, (second_b | 3).to_bytes(4, "little"))
+    machine.system.write_cr(3, directory)  # the TLB and the look-ups by EIP forget the old mapping
+    machine.outcome = None
+    machine.slots[Slot.EAX], machine.slots[Slot.EIP] = 0, start
+    assert run(machine).ending is Ending.HALTED
+    assert machine.slots[Slot.EAX] == directory and machine.slots[Slot.CR3] == directory

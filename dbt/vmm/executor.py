@@ -367,13 +367,11 @@ class Executor:
     def _emulation(self, address: int) -> TranslatedBlock | None:
         """The translation that emulates the instruction at ``address``, if
         the monitor emulated it before (the translation cache keeps it as
-        long as the code is unchanged and mapped alike; one straddling two
-        pages is looked up again)."""
+        long as the code is unchanged and mapped alike)."""
         try:
-            block = self.machine.cached_block(address, self._alone_flags(None))
+            return self.machine.current_block(address, self._alone_flags(None))
         except GuestFault:
             return None
-        return block if block is not None and len(block.ranges) == 1 else None
 
     def _alone_flags(self, permission: str | None) -> int:
         """The translation flags of an instruction run alone (see _run_alone)."""
@@ -395,7 +393,7 @@ class Executor:
                 # Not cached: its own bytes may be what it rewrites.
                 block = machine.translate(address, flags, insert=False)
             else:
-                block = self._lookup_alone(address, flags)
+                block = machine.lookup(address, flags)
         if permission is not None:
             setattr(machine.mmu, permission, True)
         try:
@@ -415,11 +413,6 @@ class Executor:
         reason = block.exits[exit_index].reason
         if reason is not None:
             self.monitor_exit(reason)
-
-    def _lookup_alone(self, address: int, flags: int) -> TranslatedBlock:
-        machine = self.machine
-        found = machine.cached_block(address, flags)
-        return found if found is not None else machine.translate(address, flags)
 
     def exception(self, fault: GuestFault, address: int, next_address: int) -> None:
         machine = self.machine

@@ -486,17 +486,24 @@ class Machine:
         cs_base = self.slots[Slot.CS_BASE]
         return self.cache.find(pc, flags, lambda: self.mmu.code_physical((cs_base + pc) & 0xFFFFFFFF, privilege))
 
-    def lookup(self, pc: int) -> TranslatedBlock:
-        """The block at ``pc`` under the current flags, translated if need be.
-        Raises GuestFault if its code cannot be fetched."""
-        flags = self.flags
+    def current_block(self, pc: int, flags: int) -> TranslatedBlock | None:
+        """The cached translation of the code at ``pc`` under ``flags`` if
+        its bytes are still what it was translated from: one spanning two
+        pages is dropped when the second page now maps elsewhere.  Raises
+        GuestFault if the code's page is not mapped."""
         block = self.cached_block(pc, flags)
         if block is not None and len(block.ranges) > 1 and not self._second_page_current(block, self.privilege(flags)):
             self.cache.invalidate(block)
-            block = None
-        if block is None:
-            block = self.translate(pc, flags)
+            return None
         return block
+
+    def lookup(self, pc: int, flags: int | None = None) -> TranslatedBlock:
+        """The block at ``pc`` under ``flags`` (default: the current ones),
+        translated if need be.  Raises GuestFault if its code cannot be
+        fetched."""
+        flags = self.flags if flags is None else flags
+        block = self.current_block(pc, flags)
+        return block if block is not None else self.translate(pc, flags)
 
     def _second_page_current(self, block: TranslatedBlock, privilege: int) -> bool:
         cs_base = self.slots[Slot.CS_BASE]
