@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from dbt.backend.codecache import CodeCache
-from dbt.backend.llvm import Bindings, NativeTarget, RegionBlock, object_code, warm_up
+from dbt.backend.llvm import (
+    COMPILE_TIMES,
+    Bindings,
+    NativeTarget,
+    RegionBlock,
+    object_code,
+    warm_up,
+)
 
 
 @dataclass
@@ -134,7 +141,7 @@ def _serve(connection: Connection, monitor_end: Connection, target: NativeTarget
         except (EOFError, OSError):
             return
         try:
-            codes, seconds = [], dict.fromkeys(("build", "optimize", "codegen", "cache"), 0.0)
+            codes, seconds = [], dict.fromkeys(COMPILE_TIMES, 0.0)
             hits = misses = 0
             for module in modules:
                 cache = None
